@@ -1,0 +1,414 @@
+//! Typed configuration: read once from the environment at start, validated, never re-read per request.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::imaging::{Limits, OutputFormat};
+
+/// Where the process runs; it decides the defaults that differ between Lambda and a laptop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// Under the Lambda runtime (Function URL / API Gateway).
+    Lambda,
+    /// `s3-upload-mcp serve`: local HTTP on loopback.
+    Serve,
+}
+
+/// Which object store the service writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// An in-process S3-compatible server (s3s-fs) on loopback; no AWS account needed.
+    Embedded,
+    /// Real AWS S3, or any S3-compatible endpoint given by `S3_ENDPOINT_URL`.
+    S3,
+}
+
+/// Which `Host` headers the MCP endpoint accepts (DNS-rebinding protection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllowedHosts {
+    /// Any host. The default under Lambda: the Function URL's host is not known before the
+    /// stack exists, and AWS routes by host already; pin a custom domain with `MCP_ALLOWED_HOSTS`.
+    Any,
+    /// Only these hosts (`name` or `name:port`).
+    Only(Vec<String>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (CloudWatch).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Everything the service needs to know, validated once.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub region: Option<String>,
+    /// Bucket used when a call names none (`S3_BUCKET_NAME`).
+    pub default_bucket: String,
+    /// Buckets a call may name (`ALLOWED_BUCKETS`); always contains `default_bucket`.
+    pub allowed_buckets: Vec<String>,
+    pub s3_endpoint_url: Option<String>,
+    pub force_path_style: bool,
+    /// Base of returned URLs, e.g. a CloudFront domain (`PUBLIC_BASE_URL`), without a trailing slash.
+    pub public_base_url: Option<String>,
+    /// Key prefix used when a call names none (`KEY_PREFIX`), without slashes at either end.
+    pub key_prefix: String,
+    /// Prefix of presigned staging uploads (`STAGING_PREFIX`, default `_staging/`); never public,
+    /// and no final object may be written under it.
+    pub staging_prefix: String,
+    pub default_format: OutputFormat,
+    pub default_quality: u8,
+    pub default_max_width: u32,
+    pub default_max_height: u32,
+    pub limits: Limits,
+    /// Largest HTTP request body accepted (`MAX_REQUEST_BYTES`); Lambda's own limit is 6 MB.
+    pub max_request_bytes: usize,
+    pub allowed_hosts: AllowedHosts,
+    /// Browser origins accepted (`MCP_ALLOWED_ORIGINS`); empty = requests with an `Origin` pass.
+    pub allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+}
+
+/// A configuration variable that is missing or malformed; the message names the variable and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+/// Lambda's synchronous request payload limit.
+pub const LAMBDA_REQUEST_LIMIT: usize = 6 * 1024 * 1024;
+/// Bucket the embedded store creates when `S3_BUCKET_NAME` is not set.
+pub const EMBEDDED_DEFAULT_BUCKET: &str = "uploads";
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env(mode: RunMode, store: StoreKind) -> Result<Self, ConfigError> {
+        Self::from_lookup(mode, store, |name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(
+        mode: RunMode,
+        store: StoreKind,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+
+        let default_bucket = match (env.string("S3_BUCKET_NAME"), store) {
+            (Some(bucket), _) => bucket,
+            (None, StoreKind::Embedded) => EMBEDDED_DEFAULT_BUCKET.to_owned(),
+            (None, StoreKind::S3) => {
+                return Err(ConfigError {
+                    var: "S3_BUCKET_NAME",
+                    message: "is not set; set it to the bucket uploads go to".into(),
+                });
+            }
+        };
+        validate_bucket_name("S3_BUCKET_NAME", &default_bucket)?;
+        let mut allowed_buckets = env.list("ALLOWED_BUCKETS");
+        for bucket in &allowed_buckets {
+            validate_bucket_name("ALLOWED_BUCKETS", bucket)?;
+        }
+        if !allowed_buckets.contains(&default_bucket) {
+            allowed_buckets.insert(0, default_bucket.clone());
+        }
+
+        let s3_endpoint_url = env.url("S3_ENDPOINT_URL")?;
+        let force_path_style = env
+            .parse::<Flag>("S3_FORCE_PATH_STYLE")?
+            .map_or(s3_endpoint_url.is_some(), |Flag(on)| on);
+
+        let default_quality = env.parse::<u8>("DEFAULT_QUALITY")?.unwrap_or(80);
+        if !(1..=100).contains(&default_quality) {
+            return Err(ConfigError {
+                var: "DEFAULT_QUALITY",
+                message: format!(
+                    "is {default_quality}; use a value from 1 to 100 (80 is a good default)"
+                ),
+            });
+        }
+
+        let max_request_bytes = env
+            .parse::<usize>("MAX_REQUEST_BYTES")?
+            .unwrap_or(LAMBDA_REQUEST_LIMIT);
+
+        let allowed_hosts = match env.list("MCP_ALLOWED_HOSTS") {
+            hosts if hosts.iter().any(|h| h == "*") => AllowedHosts::Any,
+            hosts if !hosts.is_empty() => AllowedHosts::Only(hosts),
+            _ => match mode {
+                RunMode::Lambda => AllowedHosts::Any,
+                RunMode::Serve => {
+                    AllowedHosts::Only(LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).collect())
+                }
+            },
+        };
+
+        let log_format = match env.string("LOG_FORMAT").as_deref() {
+            None => match mode {
+                RunMode::Lambda => LogFormat::Json,
+                RunMode::Serve => LogFormat::Text,
+            },
+            Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+            Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
+            Some(v) => {
+                return Err(ConfigError {
+                    var: "LOG_FORMAT",
+                    message: format!("is {v:?}; use `json` or `text`"),
+                });
+            }
+        };
+
+        Ok(Config {
+            region: env
+                .string("AWS_REGION")
+                .or_else(|| env.string("AWS_DEFAULT_REGION")),
+            default_bucket,
+            allowed_buckets,
+            s3_endpoint_url,
+            force_path_style,
+            public_base_url: env.url("PUBLIC_BASE_URL")?,
+            key_prefix: env
+                .string("KEY_PREFIX")
+                .map(|p| p.trim_matches('/').to_owned())
+                .unwrap_or_else(|| "images".to_owned()),
+            staging_prefix: env
+                .string("STAGING_PREFIX")
+                .map(|p| format!("{}/", p.trim_matches('/')))
+                .unwrap_or_else(|| "_staging/".to_owned()),
+            default_format: env.parse("DEFAULT_FORMAT")?.unwrap_or_default(),
+            default_quality,
+            default_max_width: env.parse("DEFAULT_MAX_WIDTH")?.unwrap_or(1920),
+            default_max_height: env.parse("DEFAULT_MAX_HEIGHT")?.unwrap_or(1080),
+            limits: Limits {
+                max_pixels: env
+                    .parse("MAX_PIXELS")?
+                    .unwrap_or(Limits::default().max_pixels),
+                max_input_bytes: env
+                    .parse("MAX_INPUT_BYTES")?
+                    .unwrap_or(Limits::default().max_input_bytes),
+            },
+            max_request_bytes,
+            allowed_hosts,
+            allowed_origins: env.list("MCP_ALLOWED_ORIGINS"),
+            log_format,
+        })
+    }
+}
+
+/// Typed access to the variables; empty values count as unset.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn string(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn list(&self, var: &str) -> Vec<String> {
+        self.string(var)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn parse<T>(&self, var: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.string(var)
+            .map(|raw| {
+                raw.parse::<T>().map_err(|e| ConfigError {
+                    var,
+                    message: format!("{raw:?} is not valid: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    fn url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.string(var) else {
+            return Ok(None);
+        };
+        let uri: http::Uri = raw.parse().map_err(|e| ConfigError {
+            var,
+            message: format!("{raw:?} is not a URL ({e}); use e.g. https://cdn.example.com"),
+        })?;
+        match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(_)) => Ok(Some(raw.trim_end_matches('/').to_owned())),
+            _ => Err(ConfigError {
+                var,
+                message: format!(
+                    "{raw:?} must be an absolute http(s) URL such as https://cdn.example.com"
+                ),
+            }),
+        }
+    }
+}
+
+/// A boolean variable: true/false, 1/0, yes/no.
+struct Flag(bool);
+
+impl FromStr for Flag {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Flag(true)),
+            "0" | "false" | "no" | "off" => Ok(Flag(false)),
+            _ => Err("use true or false"),
+        }
+    }
+}
+
+/// S3 bucket naming rules (3–63 chars of lowercase letters, digits, dots and hyphens).
+fn validate_bucket_name(var: &'static str, bucket: &str) -> Result<(), ConfigError> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            var,
+            message: format!(
+                "{bucket:?} is not a valid S3 bucket name (3-63 lowercase letters, digits, '.' or '-')"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(
+        mode: RunMode,
+        store: StoreKind,
+        vars: &[(&str, &str)],
+    ) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(mode, store, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn embedded_store_needs_no_variables() {
+        let c = config(RunMode::Serve, StoreKind::Embedded, &[]).unwrap();
+        assert_eq!(c.default_bucket, EMBEDDED_DEFAULT_BUCKET);
+        assert_eq!(c.allowed_buckets, vec![EMBEDDED_DEFAULT_BUCKET.to_owned()]);
+        assert_eq!(c.default_quality, 80);
+        assert_eq!(c.max_request_bytes, LAMBDA_REQUEST_LIMIT);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(
+            matches!(c.allowed_hosts, AllowedHosts::Only(ref h) if h.contains(&"127.0.0.1".to_owned()))
+        );
+    }
+
+    #[test]
+    fn real_s3_without_a_bucket_names_the_variable_to_set() {
+        let err = config(RunMode::Lambda, StoreKind::S3, &[]).unwrap_err();
+        assert_eq!(err.var, "S3_BUCKET_NAME");
+        assert!(err.to_string().contains("set it"));
+    }
+
+    #[test]
+    fn lambda_accepts_any_host_and_logs_json_by_default() {
+        let c = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[("S3_BUCKET_NAME", "assets")],
+        )
+        .unwrap();
+        assert_eq!(c.allowed_hosts, AllowedHosts::Any);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn allowed_hosts_can_be_pinned() {
+        let c = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "assets"),
+                ("MCP_ALLOWED_HOSTS", "mcp.example.com, api.example.com"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.allowed_hosts,
+            AllowedHosts::Only(vec!["mcp.example.com".into(), "api.example.com".into()])
+        );
+    }
+
+    #[test]
+    fn default_bucket_is_always_allowed() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "main-bucket"),
+                ("ALLOWED_BUCKETS", "other-bucket"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.allowed_buckets,
+            vec!["main-bucket".to_owned(), "other-bucket".to_owned()]
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable_and_the_fix() {
+        for (var, value) in [
+            ("DEFAULT_QUALITY", "0"),
+            ("DEFAULT_QUALITY", "high"),
+            ("DEFAULT_FORMAT", "bmp"),
+            ("MAX_PIXELS", "-1"),
+            ("PUBLIC_BASE_URL", "cdn.example.com"),
+            ("S3_FORCE_PATH_STYLE", "maybe"),
+            ("LOG_FORMAT", "xml"),
+            ("S3_BUCKET_NAME", "Bad_Bucket"),
+        ] {
+            let err = config(RunMode::Serve, StoreKind::Embedded, &[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+            assert!(err.to_string().starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn custom_endpoint_implies_path_style_and_urls_lose_trailing_slash() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "b-1"),
+                ("S3_ENDPOINT_URL", "http://127.0.0.1:9000/"),
+                ("PUBLIC_BASE_URL", "https://cdn.example.com/"),
+            ],
+        )
+        .unwrap();
+        assert!(c.force_path_style);
+        assert_eq!(c.s3_endpoint_url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            c.public_base_url.as_deref(),
+            Some("https://cdn.example.com")
+        );
+    }
+}

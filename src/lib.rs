@@ -1,0 +1,15 @@
+//! s3-upload-mcp: an MCP server that turns images AI agents hold into web-ready public S3 URLs.
+//!
+//! A request travels one way: [`app`] (HTTP) → [`mcp`] (tools) → [`upload`] (pipeline) →
+//! [`imaging`] (pixels) and [`storage`] (S3). [`lambda`] and [`serve`] wrap the same app.
+
+pub mod app; // the HTTP surface: /healthz, /mcp, body limits, JSON-RPC errors for bad requests
+pub mod config; // typed configuration read once from the environment
+pub mod imaging; // sniff, decode within limits, orient, resize, encode (pure, sync)
+pub mod lambda; // the Lambda entry: streaming runner around the app
+pub mod local; // the embedded S3-compatible store for `serve` and tests
+pub mod mcp; // the MCP server: tools, schemas, error mapping
+pub mod serve; // `serve`: the app on a local HTTP server
+pub mod storage; // S3: put, list, keys, public URLs
+pub mod telemetry; // logging setup
+pub mod upload; // the upload pipeline: source → process → place → store

@@ -1,0 +1,165 @@
+//! Shared helpers: a real server (app + embedded S3 store) on loopback, and a JSON-RPC client.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use s3_upload_mcp::config::{Config, RunMode, StoreKind};
+use s3_upload_mcp::serve::{Backend, backend};
+use s3_upload_mcp::upload::Uploader;
+use serde_json::{Value, json};
+
+pub const ACCEPT: &str = "application/json, text/event-stream";
+
+/// The corpus shared by the project (`../shared/corpus`), read in place.
+pub fn corpus(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(relative)
+}
+
+pub fn corpus_base64(relative: &str) -> String {
+    let bytes = std::fs::read(corpus(relative)).unwrap_or_else(|e| panic!("read {relative}: {e}"));
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The app and an embedded S3 store on loopback ports, with data in a temporary directory.
+pub struct TestServer {
+    pub base: String,
+    /// The same app value the socket serves, for driving with `oneshot` (Lambda events).
+    pub app: axum::Router,
+    pub http: reqwest::Client,
+    pub uploader: Arc<Uploader>,
+    data_dir: tempfile::TempDir,
+    _backend_store: Option<s3_upload_mcp::local::EmbeddedStore>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts with these environment-style variables (nothing is read from the real environment).
+    pub async fn start_with(vars: &[(&str, &str)]) -> Self {
+        Self::start_as(RunMode::Serve, vars).await
+    }
+
+    /// Starts configured as under `mode` (Lambda: any Host, JSON logs), still on the embedded store.
+    pub async fn start_as(mode: RunMode, vars: &[(&str, &str)]) -> Self {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config = Config::from_lookup(mode, StoreKind::Embedded, |k| vars.get(k).cloned())
+            .expect("test configuration is valid");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let Backend {
+            storage,
+            config,
+            embedded,
+        } = backend(config, StoreKind::Embedded, data_dir.path(), loopback)
+            .await
+            .expect("embedded store starts");
+        let uploader = Arc::new(Uploader::new(Arc::new(config), storage));
+        let listener = tokio::net::TcpListener::bind(loopback).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = s3_upload_mcp::app::app(uploader.clone());
+        let served = app.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, served).await.unwrap();
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            app,
+            http: reqwest::Client::new(),
+            uploader,
+            data_dir,
+            _backend_store: embedded,
+            server,
+        }
+    }
+
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base)
+    }
+
+    /// POSTs one JSON-RPC message as a 2025-x client would (no session).
+    pub async fn post(&self, message: &Value) -> reqwest::Response {
+        self.http
+            .post(self.mcp_url())
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .body(message.to_string())
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// POSTs and returns the JSON body, asserting HTTP 200.
+    pub async fn rpc(&self, message: &Value) -> Value {
+        let response = self.post(message).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "body: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    /// Calls a tool and returns the JSON-RPC `result` (which may carry `isError`).
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Value {
+        let reply = self
+            .rpc(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                         "params": {"name": name, "arguments": arguments}}))
+            .await;
+        reply
+            .get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("no result: {reply}"))
+    }
+
+    /// Every object file the embedded store holds in `bucket`.
+    pub fn stored_objects(&self, bucket: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir.path().join("s3").join(bucket), &mut out);
+        out
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn initialize(version: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": version,
+        "capabilities": {},
+        "clientInfo": {"name": "s3-upload-mcp-tests", "version": "1.0"}
+    }})
+}
+
+/// The text block of a tool result.
+pub fn result_text(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,108 @@
+//! Lambda events from `events/` (Function URL and API Gateway HTTP API), parsed by lambda_http
+//! and run through the same app the Lambda runtime serves.
+
+mod common;
+
+use std::path::Path;
+
+use common::TestServer;
+use http_body_util::BodyExt;
+use s3_upload_mcp::config::RunMode;
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn event(name: &str) -> lambda_http::Request {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    lambda_http::request::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name} is not a Lambda HTTP event: {e}"))
+}
+
+async fn run(server: &TestServer, name: &str) -> (u16, Value) {
+    let response = server.app.clone().oneshot(event(name)).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{name}: body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, body)
+}
+
+async fn lambda_server() -> TestServer {
+    TestServer::start_as(RunMode::Lambda, &[]).await
+}
+
+#[tokio::test]
+async fn function_url_initialize_is_answered() {
+    let server = lambda_server().await;
+    let (status, body) = run(&server, "function-url-initialize.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
+}
+
+#[tokio::test]
+async fn function_url_tools_list_is_answered() {
+    let server = lambda_server().await;
+    let (status, body) = run(&server, "function-url-tools-list.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "upload_image_to_s3")
+    );
+}
+
+#[tokio::test]
+async fn function_url_tools_call_uploads_the_image() {
+    let server = lambda_server().await;
+    let (status, body) = run(&server, "function-url-tools-call.json").await;
+    assert_eq!(status, 200, "{body}");
+    let outcome = &body["result"]["structuredContent"];
+    assert_eq!(outcome["content_type"], "image/png", "{body}");
+    assert_eq!(outcome["width"], 16);
+    let served = reqwest::get(outcome["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        served.bytes().await.unwrap().len() as u64,
+        outcome["bytes"].as_u64().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn http_api_events_with_base64_bodies_are_answered() {
+    let server = lambda_server().await;
+    let (status, body) = run(&server, "http-api-initialize.json").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = run(&server, "http-api-tools-list.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["result"]["tools"].is_array());
+    let (status, body) = run(&server, "http-api-tools-call.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["format"], "png",
+        "{body}"
+    );
+    assert_eq!(server.stored_objects("uploads").len(), 1);
+}
+
+#[tokio::test]
+async fn function_url_host_is_refused_when_hosts_are_pinned() {
+    let server =
+        TestServer::start_as(RunMode::Lambda, &[("MCP_ALLOWED_HOSTS", "mcp.example.com")]).await;
+    let response = server
+        .app
+        .clone()
+        .oneshot(event("function-url-tools-list.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+}
