@@ -69,6 +69,8 @@ pub struct Config {
     /// Browser origins accepted (`MCP_ALLOWED_ORIGINS`); empty = requests with an `Origin` pass.
     pub allowed_origins: Vec<String>,
     pub log_format: LogFormat,
+    /// Directories a `path` source may read from (set by `stdio --allow-dir`); empty = `path` refused.
+    pub allowed_dirs: Vec<std::path::PathBuf>,
 }
 
 /// A configuration variable that is missing or malformed; the message names the variable and the fix.
@@ -196,6 +198,7 @@ impl Config {
             allowed_hosts,
             allowed_origins: env.list("MCP_ALLOWED_ORIGINS"),
             log_format,
+            allowed_dirs: Vec::new(),
         })
     }
 }

@@ -21,6 +21,8 @@ const MAX_FILENAME_BYTES: usize = 255;
 pub enum Source {
     /// Base64 text or a `data:` URI, as an agent sends it inline.
     Inline(String),
+    /// A local file, only inside `Config::allowed_dirs` (the stdio server's `--allow-dir`).
+    Path(std::path::PathBuf),
 }
 
 /// One upload as a caller asked for it; `None` means "use the configured default".
@@ -154,6 +156,10 @@ impl Uploader {
 
         let input = match request.source {
             Source::Inline(text) => decode_inline(&text, config.limits.max_input_bytes)?,
+            Source::Path(path) => {
+                read_allowed_file(&path, &config.allowed_dirs, config.limits.max_input_bytes)
+                    .await?
+            }
         };
 
         // Decoding and encoding are CPU-bound: keep them off the async workers.
@@ -329,6 +335,56 @@ fn decode_inline(text: &str, max_bytes: usize) -> Result<Vec<u8>, UploadError> {
         ));
     }
     Ok(bytes)
+}
+
+/// Reads a local file if, after resolving symlinks, it lies inside one of `allowed_dirs`.
+async fn read_allowed_file(
+    path: &std::path::Path,
+    allowed_dirs: &[std::path::PathBuf],
+    max_bytes: usize,
+) -> Result<Vec<u8>, UploadError> {
+    if allowed_dirs.is_empty() {
+        return Err(UploadError::InvalidInput(
+            "`path` is only accepted by the local stdio server (s3-upload-mcp stdio --allow-dir DIR); \
+             send the image in `data`, or use create_upload_url"
+                .into(),
+        ));
+    }
+    let shown = path.display();
+    let canonical = tokio::fs::canonicalize(path).await.map_err(|e| {
+        UploadError::InvalidInput(format!(
+            "cannot open {shown}: {e}; pass an absolute path to an existing file"
+        ))
+    })?;
+    // Canonical paths on both sides: `..` and symlinks cannot lead outside an allowed directory.
+    if !allowed_dirs.iter().any(|dir| canonical.starts_with(dir)) {
+        let dirs: Vec<String> = allowed_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        return Err(UploadError::InvalidInput(format!(
+            "{shown} is outside the allowed directories ({}); move the file there or start the server with --allow-dir",
+            dirs.join(", ")
+        )));
+    }
+    let metadata = tokio::fs::metadata(&canonical)
+        .await
+        .map_err(|e| UploadError::InvalidInput(format!("cannot read {shown}: {e}")))?;
+    if !metadata.is_file() {
+        return Err(UploadError::InvalidInput(format!(
+            "{shown} is not a regular file"
+        )));
+    }
+    if metadata.len() > max_bytes as u64 {
+        return Err(ImagingError::TooManyBytes {
+            bytes: usize::try_from(metadata.len()).unwrap_or(usize::MAX),
+            limit: max_bytes,
+        }
+        .into());
+    }
+    tokio::fs::read(&canonical)
+        .await
+        .map_err(|e| UploadError::InvalidInput(format!("cannot read {shown}: {e}")))
 }
 
 /// S3 user metadata travels as HTTP headers and must be ASCII: percent-encode non-ASCII bytes,

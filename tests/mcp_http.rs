@@ -263,6 +263,11 @@ async fn bad_inputs_get_tool_errors_and_write_nothing() {
             "relative",
         ),
         (json!({"data": png, "filename": "a\u{0}.png"}), "control"),
+        (json!({"path": "/etc/passwd", "filename": "a.png"}), "stdio"),
+        (
+            json!({"data": png, "path": "/tmp/a.png", "filename": "a.png"}),
+            "not both",
+        ),
     ];
     for (arguments, hint) in cases {
         let result = server

@@ -110,11 +110,20 @@ impl ServerHandler for McpServer {
 
 /// Maps tool arguments to a pipeline request, checking what the schema cannot express.
 fn upload_request(params: UploadImageParams) -> Result<UploadRequest, UploadError> {
-    let data = params.data.ok_or_else(|| {
-        UploadError::InvalidInput(
-            "no image given: pass the image as base64 or a data: URI in `data`".into(),
-        )
-    })?;
+    let source = match (params.data, params.path) {
+        (Some(data), None) => Source::Inline(data),
+        (None, Some(path)) => Source::Path(path.into()),
+        (Some(_), Some(_)) => {
+            return Err(UploadError::InvalidInput(
+                "give the image once: either `data` or `path`, not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(UploadError::InvalidInput(
+                "no image given: pass the image as base64 or a data: URI in `data`".into(),
+            ));
+        }
+    };
     let quality = params
         .quality
         .map(|q| {
@@ -129,7 +138,7 @@ fn upload_request(params: UploadImageParams) -> Result<UploadRequest, UploadErro
         })
         .transpose()?;
     Ok(UploadRequest {
-        source: Source::Inline(data),
+        source,
         filename: params.filename,
         bucket: params.bucket,
         key: params.key,

@@ -13,6 +13,9 @@ pub struct UploadImageParams {
     /// The image bytes, base64-encoded, or a data URI such as "data:image/png;base64,iVBOR...".
     /// Images over ~4 MB should go through create_upload_url instead.
     pub data: Option<String>,
+    /// Absolute path of a local image file. Only the local stdio server accepts it, and only
+    /// inside its --allow-dir directories.
+    pub path: Option<String>,
     /// The image's original file name, e.g. "hero banner.png". Used to name the object
     /// (transliterated to ASCII) and kept in its metadata.
     pub filename: String,
