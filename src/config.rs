@@ -3,7 +3,11 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::time::Duration;
+
+use crate::auth::AuthMode;
 use crate::imaging::{Limits, OutputFormat};
+use crate::storage::MultipartPolicy;
 
 /// Where the process runs; it decides the defaults that differ between Lambda and a laptop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +35,15 @@ pub enum AllowedHosts {
     Any,
     /// Only these hosts (`name` or `name:port`).
     Only(Vec<String>),
+}
+
+/// Where the principals document (API key digests, IAM ARNs, policies) is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiKeysLocation {
+    /// `API_KEYS_SECRET_ID`: a Secrets Manager secret (name or ARN).
+    Secret(String),
+    /// `API_KEYS_FILE`: a local JSON file.
+    File(std::path::PathBuf),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +82,29 @@ pub struct Config {
     /// Browser origins accepted (`MCP_ALLOWED_ORIGINS`); empty = requests with an `Origin` pass.
     pub allowed_origins: Vec<String>,
     pub log_format: LogFormat,
+    /// Lifetime of presigned staging URLs (`STAGING_URL_EXPIRY_SECONDS`, default 900).
+    pub staging_url_expiry: Duration,
+    /// Outputs at or above `MULTIPART_THRESHOLD_BYTES` (default 8 MiB) go up in parts.
+    pub multipart: MultipartPolicy,
+    /// Most items in one `batch_upload_images` call (`MAX_BATCH_ITEMS`, default 50).
+    pub max_batch_items: usize,
+    /// Most input bytes in one batch, all items together (`MAX_BATCH_BYTES`, default 256 MiB).
+    pub max_batch_bytes: usize,
+    /// Highest `concurrency` a batch may ask for (`MAX_CONCURRENCY`, default 8).
+    pub max_concurrency: usize,
+    /// Decoded pixels in flight across all uploads (`DECODE_BUDGET_PIXELS`, default 100 MP):
+    /// bounds memory under concurrency by image size, not only by count.
+    pub decode_budget_pixels: u64,
+    /// How callers authenticate (`AUTH_MODE`): `api_key` by default under Lambda, `none` for `serve`.
+    pub auth_mode: AuthMode,
+    /// The principals document, required unless `auth_mode` is `none`.
+    pub api_keys: Option<ApiKeysLocation>,
+    /// How long the principals document is trusted before it is re-read (`API_KEYS_TTL_SECONDS`, 300).
+    pub api_keys_ttl: Duration,
+    /// `ALLOW_UNAUTHENTICATED=true`: permits `AUTH_MODE=none` where it is otherwise refused.
+    pub allow_unauthenticated: bool,
+    /// CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`, default `S3UploadMcp`).
+    pub metrics_namespace: String,
     /// Directories a `path` source may read from (set by `stdio --allow-dir`); empty = `path` refused.
     pub allowed_dirs: Vec<std::path::PathBuf>,
 }
@@ -85,6 +121,7 @@ pub struct ConfigError {
 pub const LAMBDA_REQUEST_LIMIT: usize = 6 * 1024 * 1024;
 /// Bucket the embedded store creates when `S3_BUCKET_NAME` is not set.
 pub const EMBEDDED_DEFAULT_BUCKET: &str = "uploads";
+const MIB: usize = 1024 * 1024;
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 impl Config {
@@ -165,6 +202,45 @@ impl Config {
             }
         };
 
+        let auth_mode = env.parse::<AuthMode>("AUTH_MODE")?.unwrap_or(match mode {
+            RunMode::Lambda => AuthMode::ApiKey,
+            RunMode::Serve => AuthMode::None,
+        });
+        let api_keys = match (
+            env.string("API_KEYS_SECRET_ID"),
+            env.string("API_KEYS_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError {
+                    var: "API_KEYS_SECRET_ID",
+                    message: "and API_KEYS_FILE are both set; keep one".into(),
+                });
+            }
+            (Some(secret), None) => Some(ApiKeysLocation::Secret(secret)),
+            (None, Some(file)) => Some(ApiKeysLocation::File(file.into())),
+            (None, None) => None,
+        };
+        if auth_mode != AuthMode::None && api_keys.is_none() {
+            return Err(ConfigError {
+                var: "API_KEYS_SECRET_ID",
+                message: "is not set, and AUTH_MODE is api_key or iam: set it to the Secrets Manager secret \
+                          holding the principals document (or API_KEYS_FILE to a local file), or AUTH_MODE=none \
+                          for an unauthenticated local server"
+                    .into(),
+            });
+        }
+        let allow_unauthenticated = env
+            .parse::<Flag>("ALLOW_UNAUTHENTICATED")?
+            .is_some_and(|Flag(on)| on);
+        if auth_mode == AuthMode::None && mode == RunMode::Lambda && !allow_unauthenticated {
+            return Err(ConfigError {
+                var: "AUTH_MODE",
+                message: "is none under Lambda: anyone could write to your bucket. Use api_key or iam, or set \
+                          ALLOW_UNAUTHENTICATED=true if the endpoint is protected some other way"
+                    .into(),
+            });
+        }
+
         Ok(Config {
             region: env
                 .string("AWS_REGION")
@@ -198,6 +274,38 @@ impl Config {
             allowed_hosts,
             allowed_origins: env.list("MCP_ALLOWED_ORIGINS"),
             log_format,
+            staging_url_expiry: Duration::from_secs(env.ranged(
+                "STAGING_URL_EXPIRY_SECONDS",
+                900,
+                1..=604_800,
+            )?),
+            multipart: MultipartPolicy {
+                threshold: env.ranged(
+                    "MULTIPART_THRESHOLD_BYTES",
+                    8 * MIB,
+                    5 * MIB..=5 * 1024 * MIB,
+                )?,
+                ..MultipartPolicy::default()
+            },
+            max_batch_items: env.ranged("MAX_BATCH_ITEMS", 50, 1..=1000)?,
+            max_batch_bytes: env.ranged("MAX_BATCH_BYTES", 256 * MIB, 1..=usize::MAX)?,
+            max_concurrency: env.ranged("MAX_CONCURRENCY", 8, 1..=64)?,
+            auth_mode,
+            api_keys,
+            api_keys_ttl: Duration::from_secs(env.ranged(
+                "API_KEYS_TTL_SECONDS",
+                300,
+                0..=86_400,
+            )?),
+            allow_unauthenticated,
+            metrics_namespace: env
+                .string("METRICS_NAMESPACE")
+                .unwrap_or_else(|| "S3UploadMcp".to_owned()),
+            decode_budget_pixels: env.ranged(
+                "DECODE_BUDGET_PIXELS",
+                100_000_000,
+                1_000_000..=u64::MAX,
+            )?,
             allowed_dirs: Vec::new(),
         })
     }
@@ -238,6 +346,32 @@ impl Env<'_> {
                 })
             })
             .transpose()
+    }
+
+    /// A number within `range`, or `default` when unset.
+    fn ranged<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display + Copy,
+        T::Err: fmt::Display,
+    {
+        let value = self.parse::<T>(var)?.unwrap_or(default);
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                var,
+                message: format!(
+                    "is {value}; use a value from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            })
+        }
     }
 
     fn url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
@@ -326,7 +460,12 @@ mod tests {
 
     #[test]
     fn real_s3_without_a_bucket_names_the_variable_to_set() {
-        let err = config(RunMode::Lambda, StoreKind::S3, &[]).unwrap_err();
+        let err = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[("API_KEYS_SECRET_ID", "keys")],
+        )
+        .unwrap_err();
         assert_eq!(err.var, "S3_BUCKET_NAME");
         assert!(err.to_string().contains("set it"));
     }
@@ -336,7 +475,7 @@ mod tests {
         let c = config(
             RunMode::Lambda,
             StoreKind::S3,
-            &[("S3_BUCKET_NAME", "assets")],
+            &[("S3_BUCKET_NAME", "assets"), ("API_KEYS_SECRET_ID", "keys")],
         )
         .unwrap();
         assert_eq!(c.allowed_hosts, AllowedHosts::Any);
@@ -350,6 +489,7 @@ mod tests {
             StoreKind::S3,
             &[
                 ("S3_BUCKET_NAME", "assets"),
+                ("API_KEYS_SECRET_ID", "keys"),
                 ("MCP_ALLOWED_HOSTS", "mcp.example.com, api.example.com"),
             ],
         )
@@ -357,6 +497,47 @@ mod tests {
         assert_eq!(
             c.allowed_hosts,
             AllowedHosts::Only(vec!["mcp.example.com".into(), "api.example.com".into()])
+        );
+    }
+
+    #[test]
+    fn lambda_defaults_to_api_keys_and_needs_a_principals_document() {
+        let err = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[("S3_BUCKET_NAME", "assets")],
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "API_KEYS_SECRET_ID");
+        let c = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "assets"),
+                ("API_KEYS_SECRET_ID", "arn:aws:secretsmanager:x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.auth_mode, AuthMode::ApiKey);
+        assert_eq!(
+            c.api_keys,
+            Some(ApiKeysLocation::Secret("arn:aws:secretsmanager:x".into()))
+        );
+    }
+
+    #[test]
+    fn unauthenticated_lambda_needs_an_explicit_opt_in() {
+        let vars = [("S3_BUCKET_NAME", "assets"), ("AUTH_MODE", "none")];
+        let err = config(RunMode::Lambda, StoreKind::S3, &vars).unwrap_err();
+        assert_eq!(err.var, "AUTH_MODE");
+        assert!(err.to_string().contains("ALLOW_UNAUTHENTICATED=true"));
+        let mut opted_in = vars.to_vec();
+        opted_in.push(("ALLOW_UNAUTHENTICATED", "true"));
+        assert_eq!(
+            config(RunMode::Lambda, StoreKind::S3, &opted_in)
+                .unwrap()
+                .auth_mode,
+            AuthMode::None
         );
     }
 
@@ -388,6 +569,9 @@ mod tests {
             ("S3_FORCE_PATH_STYLE", "maybe"),
             ("LOG_FORMAT", "xml"),
             ("S3_BUCKET_NAME", "Bad_Bucket"),
+            ("MULTIPART_THRESHOLD_BYTES", "1000"),
+            ("MAX_CONCURRENCY", "0"),
+            ("STAGING_URL_EXPIRY_SECONDS", "999999999"),
         ] {
             let err = config(RunMode::Serve, StoreKind::Embedded, &[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");

@@ -3,7 +3,8 @@
 //! A request travels one way: [`app`] (HTTP) → [`mcp`] (tools) → [`upload`] (pipeline) →
 //! [`imaging`] (pixels) and [`storage`] (S3). [`lambda`] and [`serve`] wrap the same app.
 
-pub mod app; // the HTTP surface: /healthz, /mcp, body limits, JSON-RPC errors for bad requests
+pub mod app; // the HTTP surface: /healthz, /mcp, Host/auth/body checks, JSON-RPC errors
+pub mod auth; // who may call (API keys, IAM) and what they may write (policies)
 pub mod config; // typed configuration read once from the environment
 pub mod imaging; // sniff, decode within limits, orient, resize, encode (pure, sync)
 pub mod lambda; // the Lambda entry: streaming runner around the app
@@ -11,5 +12,5 @@ pub mod local; // the embedded S3-compatible store for `serve` and tests
 pub mod mcp; // the MCP server: tools, schemas, error mapping
 pub mod serve; // `serve`: the app on a local HTTP server
 pub mod storage; // S3: put, list, keys, public URLs
-pub mod telemetry; // logging setup
+pub mod telemetry; // logging, audit events, CloudWatch EMF metrics
 pub mod upload; // the upload pipeline: source → process → place → store

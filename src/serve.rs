@@ -2,16 +2,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::app::{self, Services};
+use crate::auth::AuthMode;
 use crate::config::{Config, RunMode, StoreKind};
 use crate::local::EmbeddedStore;
 use crate::storage::Storage;
-use crate::upload::Uploader;
-use crate::{app, telemetry};
+use crate::telemetry::{self, AuditSink};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -75,6 +75,16 @@ pub async fn backend(
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_env(RunMode::Serve, args.store)?;
     telemetry::init(config.log_format);
+    if config.auth_mode == AuthMode::None
+        && !args.listen.ip().is_loopback()
+        && !config.allow_unauthenticated
+    {
+        anyhow::bail!(
+            "refusing to serve {} without authentication: listen on 127.0.0.1, or set AUTH_MODE=api_key with \
+             API_KEYS_FILE (or ALLOW_UNAUTHENTICATED=true if you really mean it)",
+            args.listen
+        );
+    }
     let s3_listen = args
         .s3_listen
         .unwrap_or_else(|| SocketAddr::new(args.listen.ip(), next_port(args.listen.port())));
@@ -90,9 +100,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &config, embedded.as_ref(), &args.data_dir);
-    let uploader = Arc::new(Uploader::new(Arc::new(config), storage));
-    axum::serve(listener, app::app(uploader))
+    let banner = banner(addr, &config, embedded.as_ref(), &args.data_dir);
+    let services = Services::build(config, storage, AuditSink::Stdout).await?;
+    println!("{banner}");
+    let app = app::app(services).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -104,12 +116,12 @@ fn next_port(port: u16) -> u16 {
     if port == 0 { 0 } else { port.wrapping_add(1) }
 }
 
-fn print_banner(
+fn banner(
     addr: SocketAddr,
     config: &Config,
     embedded: Option<&EmbeddedStore>,
     data_dir: &std::path::Path,
-) {
+) -> String {
     let url = format!("http://{addr}/mcp");
     let store = match embedded {
         Some(store) => format!(
@@ -122,10 +134,15 @@ fn print_banner(
     };
     let client_config =
         serde_json::json!({ "mcpServers": { "s3-upload": { "type": "http", "url": url } } });
-    println!(
-        "s3-upload-mcp {version} ready\n  MCP endpoint: {url}\n  health:       http://{addr}/healthz\n  store:        {store}\n\n\
+    let auth = match config.auth_mode {
+        AuthMode::None => "none (loopback only)",
+        AuthMode::ApiKey => "API key (Authorization: Bearer <key> or x-api-key)",
+        AuthMode::Iam => "IAM",
+    };
+    format!(
+        "s3-upload-mcp {version} ready\n  auth:         {auth}\n  MCP endpoint: {url}\n  health:       http://{addr}/healthz\n  store:        {store}\n\n\
          Client config (Cursor, Claude Desktop via mcp-remote, VS Code):\n{client_config}\n\
          Claude Code:  claude mcp add --transport http s3-upload {url}\n",
         version = env!("CARGO_PKG_VERSION"),
-    );
+    )
 }

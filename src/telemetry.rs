@@ -25,3 +25,187 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// Where a call came from; recorded with every tool call.
+#[derive(Clone, Debug, Default)]
+pub struct CallMeta {
+    pub request_id: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Where audit lines go: stdout (CloudWatch under Lambda), or stderr when stdout carries MCP (stdio).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditSink {
+    Stdout,
+    Stderr,
+}
+
+/// Totals of the uploads one call made, for the metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UploadStats {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub deduplicated: u64,
+}
+
+/// One tool call, as the audit log records it. Never holds keys, headers, signatures or image data.
+#[derive(Debug)]
+pub struct AuditEvent<'a> {
+    pub tool: &'a str,
+    pub principal: &'a str,
+    pub meta: &'a CallMeta,
+    pub buckets: Vec<String>,
+    pub keys: Vec<String>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// "ok", or the error kind.
+    pub result: &'a str,
+    pub latency: std::time::Duration,
+    /// Present for upload tools: adds CloudWatch Embedded Metric Format fields to the line.
+    pub uploads: Option<UploadStats>,
+}
+
+/// Writes one JSON line per tool call; upload calls carry EMF metrics in the same line, so
+/// CloudWatch extracts Uploads, UploadFailures, UploadLatencyMs, UploadBytes and DedupeHits per
+/// principal (and in total) with no SDK call.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    sink: AuditSink,
+    namespace: std::sync::Arc<str>,
+}
+
+impl Audit {
+    pub fn new(sink: AuditSink, namespace: &str) -> Self {
+        Audit {
+            sink,
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn record(&self, event: &AuditEvent<'_>) {
+        let line = self.line(event, time::OffsetDateTime::now_utc());
+        use std::io::Write as _;
+        let _ = match self.sink {
+            AuditSink::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
+            AuditSink::Stderr => writeln!(std::io::stderr().lock(), "{line}"),
+        };
+    }
+
+    /// The JSON line for `event` at `now`.
+    pub fn line(&self, event: &AuditEvent<'_>, now: time::OffsetDateTime) -> serde_json::Value {
+        let mut line = serde_json::json!({
+            "type": "audit",
+            "time": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "request_id": event.meta.request_id,
+            "principal": event.principal,
+            "tool": event.tool,
+            "bucket": event.buckets.first(),
+            "buckets": event.buckets,
+            "keys": event.keys,
+            "bytes_in": event.bytes_in,
+            "bytes_out": event.bytes_out,
+            "result": event.result,
+            "latency_ms": event.latency.as_millis() as u64,
+            "source_ip": event.meta.source_ip,
+            "user_agent": event.meta.user_agent,
+        });
+        if let Some(stats) = event.uploads {
+            let metrics = [
+                ("Uploads", "Count", stats.succeeded),
+                ("UploadFailures", "Count", stats.failed),
+                (
+                    "UploadLatencyMs",
+                    "Milliseconds",
+                    event.latency.as_millis() as u64,
+                ),
+                ("UploadBytes", "Bytes", stats.bytes),
+                ("DedupeHits", "Count", stats.deduplicated),
+            ];
+            line["_aws"] = serde_json::json!({
+                "Timestamp": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+                "CloudWatchMetrics": [{
+                    "Namespace": &*self.namespace,
+                    "Dimensions": [["Principal"], []],
+                    "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+                }],
+            });
+            line["Principal"] = event.principal.into();
+            for (name, _, value) in metrics {
+                line[name] = value.into();
+            }
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_audit_lines_carry_emf_metrics_per_principal_and_in_total() {
+        let audit = Audit::new(AuditSink::Stdout, "S3UploadMcp");
+        let meta = CallMeta {
+            request_id: "req-1".into(),
+            source_ip: Some("203.0.113.10".into()),
+            user_agent: Some("claude".into()),
+        };
+        let event = AuditEvent {
+            tool: "upload_image_to_s3",
+            principal: "designer",
+            meta: &meta,
+            buckets: vec!["assets".into()],
+            keys: vec!["images/a.webp".into()],
+            bytes_in: 1000,
+            bytes_out: 400,
+            result: "ok",
+            latency: std::time::Duration::from_millis(42),
+            uploads: Some(UploadStats {
+                succeeded: 1,
+                failed: 0,
+                bytes: 400,
+                deduplicated: 0,
+            }),
+        };
+        let line = audit.line(&event, time::OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(line["principal"], "designer");
+        assert_eq!(line["bucket"], "assets");
+        assert_eq!(line["latency_ms"], 42);
+        let emf = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(emf["Namespace"], "S3UploadMcp");
+        assert_eq!(emf["Dimensions"], serde_json::json!([["Principal"], []]));
+        assert_eq!(line["Uploads"], 1);
+        assert_eq!(line["UploadBytes"], 400);
+        assert_eq!(line["UploadLatencyMs"], 42);
+        // Every metric named in the directive has a value at the top level.
+        for metric in emf["Metrics"].as_array().unwrap() {
+            assert!(line[metric["Name"].as_str().unwrap()].is_u64(), "{metric}");
+        }
+    }
+
+    #[test]
+    fn non_upload_calls_have_no_metrics() {
+        let audit = Audit::new(AuditSink::Stdout, "S3UploadMcp");
+        let meta = CallMeta::default();
+        let event = AuditEvent {
+            tool: "list_s3_buckets",
+            principal: "p",
+            meta: &meta,
+            buckets: vec![],
+            keys: vec![],
+            bytes_in: 0,
+            bytes_out: 0,
+            result: "ok",
+            latency: std::time::Duration::ZERO,
+            uploads: None,
+        };
+        assert!(
+            audit
+                .line(&event, time::OffsetDateTime::UNIX_EPOCH)
+                .get("_aws")
+                .is_none()
+        );
+    }
+}

@@ -33,8 +33,17 @@ async fn run(server: &TestServer, name: &str) -> (u16, Value) {
     (status, body)
 }
 
+/// Configured as under Lambda (API keys on, any Host); the events carry the example key whose
+/// digest is in tests/fixtures/events-api-keys.json.
 async fn lambda_server() -> TestServer {
-    TestServer::start_as(RunMode::Lambda, &[]).await
+    TestServer::start_as(RunMode::Lambda, &[("API_KEYS_FILE", &keys_file())]).await
+}
+
+fn keys_file() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/events-api-keys.json")
+        .display()
+        .to_string()
 }
 
 #[tokio::test]
@@ -96,8 +105,12 @@ async fn http_api_events_with_base64_bodies_are_answered() {
 
 #[tokio::test]
 async fn function_url_host_is_refused_when_hosts_are_pinned() {
-    let server =
-        TestServer::start_as(RunMode::Lambda, &[("MCP_ALLOWED_HOSTS", "mcp.example.com")]).await;
+    let keys = keys_file();
+    let vars = [
+        ("MCP_ALLOWED_HOSTS", "mcp.example.com"),
+        ("API_KEYS_FILE", keys.as_str()),
+    ];
+    let server = TestServer::start_as(RunMode::Lambda, &vars).await;
     let response = server
         .app
         .clone()
@@ -105,4 +118,56 @@ async fn function_url_host_is_refused_when_hosts_are_pinned() {
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
+}
+
+#[tokio::test]
+async fn an_event_without_a_key_is_401_and_writes_nothing() {
+    let server = lambda_server().await;
+    let response = server
+        .app
+        .clone()
+        .oneshot(event("function-url-unauthenticated.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-api-key"),
+        "{body}"
+    );
+    assert!(server.stored_objects("uploads").is_empty());
+}
+
+#[tokio::test]
+async fn an_oversize_event_body_is_413_naming_create_upload_url() {
+    let server = lambda_server().await;
+    // The tools/call event with 7 MB of base64 in place of the image (Lambda's limit is 6 MB).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/function-url-tools-call.json");
+    let mut event_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut body: Value = serde_json::from_str(event_json["body"].as_str().unwrap()).unwrap();
+    body["params"]["arguments"]["data"] = Value::String("A".repeat(7_000_000));
+    event_json["body"] = Value::String(body.to_string());
+    let request = lambda_http::request::from_str(&event_json.to_string()).unwrap();
+    let response = server.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("create_upload_url"),
+        "{body}"
+    );
 }

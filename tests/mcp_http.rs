@@ -266,7 +266,7 @@ async fn bad_inputs_get_tool_errors_and_write_nothing() {
         (json!({"path": "/etc/passwd", "filename": "a.png"}), "stdio"),
         (
             json!({"data": png, "path": "/tmp/a.png", "filename": "a.png"}),
-            "not both",
+            "exactly one of",
         ),
     ];
     for (arguments, hint) in cases {

@@ -208,6 +208,15 @@ pub fn sniff(input: &[u8]) -> Option<ImageKind> {
     }
 }
 
+/// Width and height from the header alone (no pixel is decoded), for raster formats.
+pub fn dimensions(input: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::new(Cursor::new(input))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
+}
+
 /// Turns input bytes into a web-ready image.
 pub fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, ImagingError> {
     if input.is_empty() {

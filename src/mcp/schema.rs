@@ -4,15 +4,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::imaging::OutputFormat;
-pub use crate::upload::UploadOutcome;
+pub use crate::upload::{StagingTicket, UploadOutcome};
 
-/// Arguments of `upload_image_to_s3`.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// Arguments of `upload_image_to_s3`, and one item of `batch_upload_images`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadImageParams {
     /// The image bytes, base64-encoded, or a data URI such as "data:image/png;base64,iVBOR...".
-    /// Images over ~4 MB should go through create_upload_url instead.
+    /// For images over ~1 MB prefer create_upload_url + staging_key: base64 costs many tokens.
     pub data: Option<String>,
+    /// The staging_key returned by create_upload_url, after the file was PUT to its upload_url.
+    pub staging_key: Option<String>,
     /// Absolute path of a local image file. Only the local stdio server accepts it, and only
     /// inside its --allow-dir directories.
     pub path: Option<String>,
@@ -21,8 +23,8 @@ pub struct UploadImageParams {
     pub filename: String,
     /// Bucket to write to; defaults to the server's bucket. See list_s3_buckets.
     pub bucket: Option<String>,
-    /// Exact object key to write, e.g. "images/home/hero.webp". Default: a content-addressed key
-    /// "{prefix}/{slug}-{hash}.{ext}" that never collides.
+    /// Exact object key under the server's public root, e.g. "home/hero.webp". Default: a
+    /// content-addressed key "{prefix}/{slug}-{hash}.{ext}" that never collides.
     pub key: Option<String>,
     /// Folder for the generated key, e.g. "figma/landing". Ignored when `key` is given.
     pub prefix: Option<String>,
@@ -36,6 +38,70 @@ pub struct UploadImageParams {
     pub max_width: Option<u32>,
     /// Scale down to fit this height in pixels (default 1080; 0 = no limit). Never enlarges.
     pub max_height: Option<u32>,
+    /// Replace an existing object at `key` (default false: an existing key with other content is refused).
+    pub overwrite: Option<bool>,
+}
+
+/// Arguments of `create_upload_url`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUploadUrlParams {
+    /// The image's file name, e.g. "hero.png".
+    pub filename: String,
+    /// MIME type, e.g. "image/png". When given, the PUT must send the same Content-Type header.
+    pub content_type: Option<String>,
+    /// Size of the file in bytes, if known: checked against the limit before you upload.
+    pub bytes: Option<u64>,
+}
+
+/// Arguments of `batch_upload_images`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchUploadParams {
+    /// The images: each like upload_image_to_s3's arguments (one of data / staging_key / path,
+    /// plus filename and optional overrides).
+    pub items: Vec<UploadImageParams>,
+    /// Default bucket for items that name none.
+    pub bucket: Option<String>,
+    /// Default folder for items that name none.
+    pub prefix: Option<String>,
+    /// Default output format for items that name none.
+    pub format: Option<OutputFormat>,
+    /// Default quality 1-100 for items that name none.
+    #[schemars(range(min = 1, max = 100))]
+    pub quality: Option<u32>,
+    /// Default max_width for items that name none.
+    pub max_width: Option<u32>,
+    /// Default max_height for items that name none.
+    pub max_height: Option<u32>,
+    /// Images processed and uploaded at once (default 5; capped by the server).
+    #[schemars(range(min = 1))]
+    pub concurrency: Option<u32>,
+}
+
+/// Result of `batch_upload_images`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchResult {
+    /// One entry per item, in input order.
+    pub results: Vec<BatchItemResult>,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+/// One item's outcome: the upload result fields when ok, else `error`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchItemResult {
+    /// Position of the item in `items`.
+    pub index: usize,
+    pub ok: bool,
+    #[serde(flatten)]
+    pub upload: Option<UploadOutcome>,
+    /// What went wrong and how to fix it (when ok is false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// True when the failure was on the storage side and retrying the item may succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
 }
 
 /// Result of `list_s3_buckets`.

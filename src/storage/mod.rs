@@ -3,11 +3,17 @@
 pub mod keys;
 pub mod urls;
 
+use std::time::Duration;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use base64::Engine as _;
+use futures::{StreamExt as _, TryStreamExt as _};
+use sha2::{Digest as _, Sha256};
 
 use crate::config::Config;
 pub use urls::PublicUrls;
@@ -28,10 +34,59 @@ pub struct NewObject {
     pub sha256: [u8; 32],
 }
 
-/// What S3 said about a written object.
-#[derive(Debug)]
-pub struct StoredObject {
+/// Whether a write may replace an existing object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Conditional write (`If-None-Match: *`): an existing object is left alone.
+    CreateOnly,
+    /// Replace whatever is there.
+    Overwrite,
+}
+
+/// The result of a write.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object was written; S3's ETag without quotes.
+    Stored { etag: String },
+    /// `CreateOnly` and an object already exists at the key; nothing was written.
+    AlreadyExists,
+}
+
+/// What HEAD says about an object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub size: u64,
     pub etag: String,
+    pub content_type: Option<String>,
+    /// Hex SHA-256 from the object's `sha256` metadata, when it was written by this service.
+    pub sha256: Option<String>,
+}
+
+/// A presigned PUT: the URL and the headers the client must send with it.
+#[derive(Debug, Clone)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// How large writes are split (S3 needs parts of at least 5 MiB, except the last).
+#[derive(Clone, Copy, Debug)]
+pub struct MultipartPolicy {
+    /// Objects of this size or more go up in parts.
+    pub threshold: usize,
+    pub part_size: usize,
+    /// Parts in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for MultipartPolicy {
+    fn default() -> Self {
+        MultipartPolicy {
+            threshold: 8 * 1024 * 1024,
+            part_size: 8 * 1024 * 1024,
+            concurrency: 4,
+        }
+    }
 }
 
 /// Why the store refused or failed; says whether retrying can help.
@@ -124,6 +179,7 @@ pub struct StaticCredentials {
 pub struct Storage {
     client: Client,
     urls: PublicUrls,
+    multipart: MultipartPolicy,
 }
 
 impl Storage {
@@ -164,6 +220,7 @@ impl Storage {
         Storage {
             client: Client::from_conf(s3.build()),
             urls,
+            multipart: config.multipart,
         }
     }
 
@@ -173,8 +230,16 @@ impl Storage {
     }
 
     /// Writes one object with its content type, cache policy, metadata and a SHA-256 checksum
-    /// that S3 verifies, so a corrupted transfer is refused instead of stored.
-    pub async fn put(&self, object: NewObject) -> Result<StoredObject, StorageError> {
+    /// that S3 verifies, so a corrupted transfer is refused instead of stored. Large objects go
+    /// up as a multipart upload, aborted on any failure so no parts are left behind.
+    pub async fn put(
+        &self,
+        object: NewObject,
+        mode: WriteMode,
+    ) -> Result<PutOutcome, StorageError> {
+        if object.body.len() >= self.multipart.threshold {
+            return self.put_multipart(object, mode).await;
+        }
         let checksum = base64::engine::general_purpose::STANDARD.encode(object.sha256);
         let mut request = self
             .client
@@ -185,19 +250,242 @@ impl Storage {
             .cache_control(object.cache_control)
             .checksum_sha256(checksum)
             .body(ByteStream::from(object.body));
+        if mode == WriteMode::CreateOnly {
+            request = request.if_none_match("*");
+        }
         for (name, value) in object.metadata {
             request = request.metadata(name, value);
         }
-        let output = request
+        match request.send().await {
+            Ok(output) => Ok(PutOutcome::Stored {
+                etag: unquote(output.e_tag()),
+            }),
+            Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyExists),
+            Err(e) => Err(StorageError::from_sdk("PutObject", &object.bucket, e)),
+        }
+    }
+
+    async fn put_multipart(
+        &self,
+        object: NewObject,
+        mode: WriteMode,
+    ) -> Result<PutOutcome, StorageError> {
+        let bucket = object.bucket.as_str();
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(&object.key)
+            .content_type(&object.content_type)
+            .cache_control(&object.cache_control)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        for (name, value) in &object.metadata {
+            create = create.metadata(*name, value);
+        }
+        let created = create
             .send()
             .await
-            .map_err(|e| StorageError::from_sdk("PutObject", &object.bucket, e))?;
-        Ok(StoredObject {
-            etag: output
-                .e_tag()
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_owned(),
+            .map_err(|e| StorageError::from_sdk("CreateMultipartUpload", bucket, e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_owned();
+
+        let result = self
+            .send_parts_and_complete(&object, &upload_id, mode)
+            .await;
+        if !matches!(result, Ok(PutOutcome::Stored { .. })) {
+            // Whatever went wrong (or an object already exists), leave no orphan parts.
+            if let Err(e) = self
+                .client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(&object.key)
+                .upload_id(&upload_id)
+                .send()
+                .await
+            {
+                tracing::warn!(bucket, key = %object.key, error = %StorageError::from_sdk("AbortMultipartUpload", bucket, e),
+                    "could not abort a multipart upload; the bucket's lifecycle rule will remove its parts");
+            }
+        }
+        result
+    }
+
+    async fn send_parts_and_complete(
+        &self,
+        object: &NewObject,
+        upload_id: &str,
+        mode: WriteMode,
+    ) -> Result<PutOutcome, StorageError> {
+        let bucket = object.bucket.as_str();
+        // Futures collected first, then polled a few at a time (a closure inside the stream
+        // would make the whole future fail rustc's Send check for borrowed captures).
+        let uploads: Vec<_> = object
+            .body
+            .chunks(self.multipart.part_size)
+            .enumerate()
+            .map(|(index, chunk)| self.upload_part(object, upload_id, index + 1, chunk))
+            .collect();
+        let parts = futures::stream::iter(uploads)
+            .buffered(self.multipart.concurrency)
+            .try_collect::<Vec<_>>()
+            .await?;
+
+        let mut complete = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(&object.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
+        if mode == WriteMode::CreateOnly {
+            complete = complete.if_none_match("*");
+        }
+        match complete.send().await {
+            Ok(output) => Ok(PutOutcome::Stored {
+                etag: unquote(output.e_tag()),
+            }),
+            Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyExists),
+            Err(e) => Err(StorageError::from_sdk("CompleteMultipartUpload", bucket, e)),
+        }
+    }
+
+    async fn upload_part(
+        &self,
+        object: &NewObject,
+        upload_id: &str,
+        number: usize,
+        chunk: &[u8],
+    ) -> Result<CompletedPart, StorageError> {
+        let number = i32::try_from(number).expect("at most 10,000 parts");
+        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(chunk));
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .checksum_sha256(&checksum)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("UploadPart", &object.bucket, e))?;
+        Ok(CompletedPart::builder()
+            .part_number(number)
+            .e_tag(output.e_tag().unwrap_or_default())
+            .checksum_sha256(checksum)
+            .build())
+    }
+
+    /// Size, ETag and our metadata of an object, or `None` when there is none.
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(ObjectInfo {
+                size: output
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                etag: unquote(output.e_tag()),
+                content_type: output.content_type().map(str::to_owned),
+                sha256: output.metadata().and_then(|m| m.get("sha256")).cloned(),
+            })),
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
+            Err(e) => Err(StorageError::from_sdk("HeadObject", bucket, e)),
+        }
+    }
+
+    /// Reads a whole object of known size into one buffer, refusing more than `max_bytes`.
+    /// Chunks are appended as they arrive: the body is never held twice.
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, StorageError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("GetObject", bucket, e))?;
+        let declared = output
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        let mut buffer = Vec::with_capacity(declared.min(max_bytes));
+        let mut body = output.body;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| StorageError::Unavailable {
+                detail: format!("reading {key}: {e}"),
+            })?
+        {
+            if buffer.len() + chunk.len() > max_bytes {
+                return Err(StorageError::Rejected {
+                    operation: "GetObject",
+                    code: "TooLarge".into(),
+                    message: format!("{key} is larger than {max_bytes} bytes"),
+                });
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(buffer)
+    }
+
+    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StorageError::from_sdk("DeleteObject", bucket, e))?;
+        Ok(())
+    }
+
+    /// A URL that lets anyone holding it PUT one object at `key` until `expires_in` passes.
+    pub async fn presign_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<&str>,
+        expires_in: Duration,
+    ) -> Result<PresignedPut, StorageError> {
+        let presigning =
+            PresigningConfig::expires_in(expires_in).map_err(|e| StorageError::Rejected {
+                operation: "PresignPutObject",
+                code: "InvalidExpiry".into(),
+                message: e.to_string(),
+            })?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .set_content_type(content_type.map(str::to_owned))
+            .presigned(presigning)
+            .await
+            .map_err(|e| StorageError::from_sdk("PresignPutObject", bucket, e))?;
+        Ok(PresignedPut {
+            url: request.uri().to_owned(),
+            headers: request
+                .headers()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
         })
     }
 
@@ -230,5 +518,24 @@ impl Storage {
             }
             Err(e) => Err(StorageError::from_sdk("CreateBucket", bucket, e)),
         }
+    }
+}
+
+fn unquote(etag: Option<&str>) -> String {
+    etag.unwrap_or_default().trim_matches('"').to_owned()
+}
+
+fn is_precondition_failed<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            matches!(
+                service.err().code(),
+                Some("PreconditionFailed" | "ConditionalRequestConflict")
+            )
+        }
+        _ => false,
     }
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use s3_upload_mcp::app::Services;
 use s3_upload_mcp::config::{Config, RunMode, StoreKind};
 use s3_upload_mcp::serve::{Backend, backend};
+use s3_upload_mcp::telemetry::AuditSink;
 use s3_upload_mcp::upload::Uploader;
 use serde_json::{Value, json};
 
@@ -65,11 +67,16 @@ impl TestServer {
         } = backend(config, StoreKind::Embedded, data_dir.path(), loopback)
             .await
             .expect("embedded store starts");
-        let uploader = Arc::new(Uploader::new(Arc::new(config), storage));
+        let services = Services::build(config, storage, AuditSink::Stderr)
+            .await
+            .expect("services start");
+        let uploader = services.uploader.clone();
         let listener = tokio::net::TcpListener::bind(loopback).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = s3_upload_mcp::app::app(uploader.clone());
-        let served = app.clone();
+        let app = s3_upload_mcp::app::app(services);
+        let served = app
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(async move {
             axum::serve(listener, served).await.unwrap();
         });

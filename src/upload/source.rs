@@ -1,0 +1,209 @@
+//! Where image bytes come from: inline base64 / data URIs, staged objects, allowed local files.
+
+use base64::Engine as _;
+
+use super::UploadError;
+use crate::imaging::ImagingError;
+use crate::storage::{Storage, keys};
+
+/// Fetches a staged object from the default bucket: checked to lie in the staging prefix, sized
+/// by HEAD before any byte is downloaded, then read in one pass.
+pub(super) async fn read_staged(
+    storage: &Storage,
+    bucket: &str,
+    staging_prefix: &str,
+    staging_key: &str,
+    max_bytes: usize,
+) -> Result<Vec<u8>, UploadError> {
+    validate_staging_key(staging_prefix, staging_key)?;
+    let info = storage.head(bucket, staging_key).await?.ok_or_else(|| {
+        UploadError::InvalidInput(format!(
+            "staging object {staging_key:?} was not found: it was never uploaded, was already used, or expired. \
+             Call create_upload_url again and PUT the file to the new upload_url"
+        ))
+    })?;
+    if info.size == 0 {
+        return Err(UploadError::InvalidInput(format!(
+            "staging object {staging_key:?} is empty; PUT the image file to the upload_url again"
+        )));
+    }
+    if info.size > max_bytes as u64 {
+        return Err(ImagingError::TooManyBytes {
+            bytes: usize::try_from(info.size).unwrap_or(usize::MAX),
+            limit: max_bytes,
+        }
+        .into());
+    }
+    Ok(storage.get(bucket, staging_key, max_bytes).await?)
+}
+
+/// A staging key must name an object inside the staging prefix, in the shape create_upload_url made.
+pub(super) fn validate_staging_key(
+    staging_prefix: &str,
+    staging_key: &str,
+) -> Result<(), UploadError> {
+    let invalid = |why: &str| {
+        UploadError::InvalidInput(format!(
+            "staging_key {staging_key:?} {why}; pass the staging_key returned by create_upload_url"
+        ))
+    };
+    keys::validate_key("staging_key", staging_key).map_err(UploadError::InvalidInput)?;
+    let Some(rest) = staging_key.strip_prefix(staging_prefix) else {
+        return Err(invalid(&format!(
+            "is outside the staging area {staging_prefix:?}"
+        )));
+    };
+    let mut parts = rest.split('/');
+    let (Some(token), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid("is not of the form <token>/<name>"));
+    };
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) || name.is_empty() {
+        return Err(invalid("is not of the form <token>/<name>"));
+    }
+    Ok(())
+}
+
+/// Decodes base64 or a `data:` URI, refusing oversized payloads before allocating for them.
+pub(super) fn decode_inline(text: &str, max_bytes: usize) -> Result<Vec<u8>, UploadError> {
+    let payload = match text.trim_start().strip_prefix("data:") {
+        Some(uri) => {
+            let (header, data) = uri.split_once(',').ok_or_else(|| {
+                UploadError::InvalidInput(
+                    "data URI has no ',' before the payload; use data:image/png;base64,<base64>"
+                        .into(),
+                )
+            })?;
+            if !header.ends_with(";base64") {
+                return Err(UploadError::InvalidInput(
+                    "data URI is not base64-encoded; use data:<type>;base64,<base64>".into(),
+                ));
+            }
+            data
+        }
+        None => text,
+    };
+    let compact: String = payload
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    if compact.is_empty() {
+        return Err(UploadError::InvalidInput(
+            "data is empty; pass the image as base64 or a data: URI".into(),
+        ));
+    }
+    let decoded_len = compact.len() / 4 * 3;
+    if decoded_len > max_bytes + 3 {
+        return Err(UploadError::InvalidInput(format!(
+            "the image is about {decoded_len} bytes; inline uploads are limited to {max_bytes} bytes. \
+             Call create_upload_url and upload the file out of band instead"
+        )));
+    }
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let bytes = engine
+        .decode(compact.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(compact.trim_end_matches('=')))
+        .map_err(|e| {
+            UploadError::InvalidInput(format!(
+                "data is not valid base64 ({e}); send the file's bytes base64-encoded, or as data:image/png;base64,…"
+            ))
+        })?;
+    if bytes.is_empty() {
+        return Err(UploadError::InvalidInput(
+            "data decodes to zero bytes; send the image's bytes".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads a local file if, after resolving symlinks, it lies inside one of `allowed_dirs`.
+pub(super) async fn read_allowed_file(
+    path: &std::path::Path,
+    allowed_dirs: &[std::path::PathBuf],
+    max_bytes: usize,
+) -> Result<Vec<u8>, UploadError> {
+    if allowed_dirs.is_empty() {
+        return Err(UploadError::InvalidInput(
+            "`path` is only accepted by the local stdio server (s3-upload-mcp stdio --allow-dir DIR); \
+             send the image in `data`, or use create_upload_url"
+                .into(),
+        ));
+    }
+    let shown = path.display();
+    let canonical = tokio::fs::canonicalize(path).await.map_err(|e| {
+        UploadError::InvalidInput(format!(
+            "cannot open {shown}: {e}; pass an absolute path to an existing file"
+        ))
+    })?;
+    // Canonical paths on both sides: `..` and symlinks cannot lead outside an allowed directory.
+    if !allowed_dirs.iter().any(|dir| canonical.starts_with(dir)) {
+        let dirs: Vec<String> = allowed_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        return Err(UploadError::InvalidInput(format!(
+            "{shown} is outside the allowed directories ({}); move the file there or start the server with --allow-dir",
+            dirs.join(", ")
+        )));
+    }
+    let metadata = tokio::fs::metadata(&canonical)
+        .await
+        .map_err(|e| UploadError::InvalidInput(format!("cannot read {shown}: {e}")))?;
+    if !metadata.is_file() {
+        return Err(UploadError::InvalidInput(format!(
+            "{shown} is not a regular file"
+        )));
+    }
+    if metadata.len() > max_bytes as u64 {
+        return Err(ImagingError::TooManyBytes {
+            bytes: usize::try_from(metadata.len()).unwrap_or(usize::MAX),
+            limit: max_bytes,
+        }
+        .into());
+    }
+    tokio::fs::read(&canonical)
+        .await
+        .map_err(|e| UploadError::InvalidInput(format!("cannot read {shown}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_uri_and_plain_base64_decode_to_the_same_bytes() {
+        let plain = decode_inline("aGVsbG8=", 100).unwrap();
+        let uri = decode_inline("data:image/png;base64,aGVsbG8=", 100).unwrap();
+        let wrapped = decode_inline("aGVs\nbG8=", 100).unwrap();
+        let unpadded = decode_inline("aGVsbG8", 100).unwrap();
+        assert_eq!(plain, b"hello");
+        assert_eq!(uri, plain);
+        assert_eq!(wrapped, plain);
+        assert_eq!(unpadded, plain);
+    }
+
+    #[test]
+    fn bad_inline_data_says_how_to_send_it() {
+        for (input, expected) in [
+            ("", "data is empty"),
+            ("   ", "data is empty"),
+            ("!!!not base64!!!", "not valid base64"),
+            ("data:image/png,rawbytes", "not base64-encoded"),
+            ("data:image/png;base64", "no ','"),
+        ] {
+            let err = decode_inline(input, 100).unwrap_err().to_string();
+            assert!(err.contains(expected), "{input:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_inline_data_points_to_create_upload_url() {
+        let err = decode_inline(&"A".repeat(4000), 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("create_upload_url"), "{err}");
+    }
+}
