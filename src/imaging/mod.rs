@@ -1,0 +1,420 @@
+//! The image pipeline between "bytes arrived" and "bytes go to S3": sniff, limit, decode, orient,
+//! resize, colour-manage, encode, sanitize SVG. Pure, synchronous, CPU-bound; no transport types.
+
+mod animated;
+mod color;
+mod decode;
+mod encode;
+mod error;
+mod resize;
+mod sniff;
+mod strip;
+mod svg;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Instant;
+
+pub use error::ImagingError;
+pub use sniff::sniff;
+
+/// Resource limits checked before any pixel is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted width × height (per frame for animations).
+    pub max_pixels: u64,
+    /// Largest accepted input size in bytes.
+    pub max_input_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pixels: 50_000_000,
+            max_input_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the caller wants stored.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// WebP unless the metadata-stripped original is smaller (the default).
+    #[default]
+    Auto,
+    /// Always WebP (lossy, or animated WebP for animations).
+    Webp,
+    /// The input's own format, metadata stripped.
+    Original,
+    /// PNG (lossless).
+    Png,
+    /// JPEG (alpha flattened onto white).
+    Jpeg,
+}
+
+impl OutputFormat {
+    const ALL: [OutputFormat; 5] = [
+        OutputFormat::Auto,
+        OutputFormat::Webp,
+        OutputFormat::Original,
+        OutputFormat::Png,
+        OutputFormat::Jpeg,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Auto => "auto",
+            OutputFormat::Webp => "webp",
+            OutputFormat::Original => "original",
+            OutputFormat::Png => "png",
+            OutputFormat::Jpeg => "jpeg",
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = ImagingError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        if t == "jpg" {
+            return Ok(OutputFormat::Jpeg);
+        }
+        OutputFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == t)
+            .ok_or_else(|| ImagingError::InvalidParameter {
+                name: "format",
+                reason: format!(
+                    "unknown format {s:?}; valid values are auto, webp, original, png, jpeg"
+                ),
+            })
+    }
+}
+
+/// A detected image format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageKind {
+    Png,
+    Jpeg,
+    Webp,
+    Gif,
+    Svg,
+    Avif,
+}
+
+impl ImageKind {
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            ImageKind::Png => "image/png",
+            ImageKind::Jpeg => "image/jpeg",
+            ImageKind::Webp => "image/webp",
+            ImageKind::Gif => "image/gif",
+            ImageKind::Svg => "image/svg+xml",
+            ImageKind::Avif => "image/avif",
+        }
+    }
+
+    pub fn extension(&self) -> &'static str {
+        match self {
+            ImageKind::Png => "png",
+            ImageKind::Jpeg => "jpg",
+            ImageKind::Webp => "webp",
+            ImageKind::Gif => "gif",
+            ImageKind::Svg => "svg",
+            ImageKind::Avif => "avif",
+        }
+    }
+}
+
+impl fmt::Display for ImageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ImageKind::Png => "PNG",
+            ImageKind::Jpeg => "JPEG",
+            ImageKind::Webp => "WebP",
+            ImageKind::Gif => "GIF",
+            ImageKind::Svg => "SVG",
+            ImageKind::Avif => "AVIF",
+        })
+    }
+}
+
+/// Everything `process` needs to know; built the same way by the server and the `process` CLI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessOptions {
+    pub format: OutputFormat,
+    /// 1–100; lossy WebP/JPEG quality.
+    pub quality: u8,
+    /// Fit box; 0 = no limit on that axis. Never enlarges.
+    pub max_width: u32,
+    pub max_height: u32,
+    /// Extra renditions by width (clamped to the source width, deduplicated).
+    pub widths: Vec<u32>,
+    /// SVG only: render to a raster image with resvg instead of storing sanitized SVG.
+    pub rasterize: bool,
+    pub limits: Limits,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            format: OutputFormat::Auto,
+            quality: DEFAULT_QUALITY,
+            max_width: DEFAULT_MAX_WIDTH,
+            max_height: DEFAULT_MAX_HEIGHT,
+            widths: Vec::new(),
+            rasterize: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+pub const DEFAULT_QUALITY: u8 = 80;
+pub const DEFAULT_MAX_WIDTH: u32 = 1920;
+pub const DEFAULT_MAX_HEIGHT: u32 = 1080;
+/// More renditions than this is a caller mistake, not a srcset.
+pub const MAX_VARIANTS: usize = 8;
+
+/// An extra rendition; same kind and content type as the main output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendition {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Where the time went, in milliseconds (for the CLI/benchmark and logs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    pub decode_ms: f64,
+    pub resize_ms: f64,
+    pub encode_ms: f64,
+    pub total_ms: f64,
+}
+
+/// The result of `process`.
+#[derive(Clone, Debug)]
+pub struct Processed {
+    pub bytes: Vec<u8>,
+    pub kind: ImageKind,
+    pub width: u32,
+    pub height: u32,
+    pub input_kind: ImageKind,
+    pub original_bytes: usize,
+    pub resized: bool,
+    pub orientation_applied: bool,
+    /// What produced `bytes`: "libwebp-lossy", "libwebp-lossless", "libwebp-anim",
+    /// "original-stripped", "png", "jpeg", "gif", "svg-sanitized", "resvg-…".
+    pub encoder: String,
+    pub variants: Vec<Rendition>,
+    /// Number of frames in the output (1 for still images).
+    pub frames: u32,
+    pub timings: Timings,
+}
+
+/// Runs the whole pipeline on `input`. Pure and synchronous; call it from `spawn_blocking`.
+pub fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, ImagingError> {
+    let start = Instant::now();
+    validate(input, opts)?;
+    let kind = sniff(input)?;
+    let mut out = match kind {
+        ImageKind::Svg => svg::process(input, opts)?,
+        ImageKind::Avif => return Err(ImagingError::avif_unsupported()),
+        ImageKind::Gif | ImageKind::Webp if animated::is_animated(input, kind)? => {
+            animated::process(input, kind, opts)?
+        }
+        _ => raster(input, kind, opts)?,
+    };
+    out.timings.total_ms = ms(start);
+    Ok(out)
+}
+
+fn validate(input: &[u8], opts: &ProcessOptions) -> Result<(), ImagingError> {
+    if input.len() > opts.limits.max_input_bytes {
+        return Err(ImagingError::InputTooLarge {
+            bytes: input.len(),
+            limit: opts.limits.max_input_bytes,
+        });
+    }
+    if input.is_empty() {
+        return Err(ImagingError::Corrupt {
+            detail: "the input is empty (0 bytes)".into(),
+        });
+    }
+    if !(1..=100).contains(&opts.quality) {
+        return Err(ImagingError::InvalidParameter {
+            name: "quality",
+            reason: format!("{} is out of range; use 1–100 (default 80)", opts.quality),
+        });
+    }
+    if opts.widths.len() > MAX_VARIANTS {
+        return Err(ImagingError::InvalidParameter {
+            name: "widths",
+            reason: format!(
+                "{} widths requested; at most {MAX_VARIANTS} are allowed",
+                opts.widths.len()
+            ),
+        });
+    }
+    if let Some(w) = opts.widths.iter().find(|w| **w == 0) {
+        return Err(ImagingError::InvalidParameter {
+            name: "widths",
+            reason: format!("width {w} is not allowed; every width must be at least 1 pixel"),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Still raster images: PNG, JPEG, static WebP, static GIF.
+fn raster(input: &[u8], kind: ImageKind, opts: &ProcessOptions) -> Result<Processed, ImagingError> {
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let decoded = decode::decode(input, kind, &opts.limits)?;
+    timings.decode_ms = ms(t);
+
+    let (src_w, src_h) = decoded.oriented_dimensions();
+    let (w, h) = resize::fit(src_w, src_h, opts.max_width, opts.max_height);
+    let resized = (w, h) != (src_w, src_h);
+    let oriented = decoded.orientation != image::metadata::Orientation::NoTransforms;
+
+    let t = Instant::now();
+    let main = decoded.render(w, h)?;
+    timings.resize_ms = ms(t);
+
+    let t = Instant::now();
+    let flat = decoded.flat;
+    let choice = encode::Choice::for_still(opts.format, kind, input)?;
+    let (mut bytes, mut enc) = encode::encode_still(&main, choice, opts.quality, flat)?;
+    let mut out_kind = enc.kind();
+
+    // Keep the stripped input when it is at least as good: `original` without changes, or
+    // `auto` where WebP would not make it smaller (never grow).
+    let untouched = !resized && !oriented;
+    let try_original = untouched
+        && match opts.format {
+            OutputFormat::Original => true,
+            OutputFormat::Auto => true,
+            _ => false,
+        };
+    if try_original {
+        if let Some(stripped) = strip::strip(input, kind)? {
+            if opts.format == OutputFormat::Original || stripped.len() <= bytes.len() {
+                bytes = stripped;
+                enc = encode::Encoded::OriginalStripped(kind);
+                out_kind = kind;
+            }
+        }
+    }
+    timings.encode_ms = ms(t);
+
+    // Variants are rendered from the full-resolution source, encoded like the main output.
+    let t = Instant::now();
+    let variant_choice = enc.as_choice(kind, input);
+    let mut variants = Vec::new();
+    for (vw, vh) in resize::variant_sizes(src_w, src_h, &opts.widths) {
+        let img = decoded.render(vw, vh)?;
+        let (vbytes, _) = encode::encode_still(&img, variant_choice, opts.quality, flat)?;
+        variants.push(Rendition {
+            bytes: vbytes,
+            width: vw,
+            height: vh,
+        });
+    }
+    timings.encode_ms += ms(t);
+
+    Ok(Processed {
+        bytes,
+        kind: out_kind,
+        width: w,
+        height: h,
+        input_kind: kind,
+        original_bytes: input.len(),
+        resized,
+        orientation_applied: oriented,
+        encoder: enc.name().to_string(),
+        variants,
+        frames: 1,
+        timings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_format_parses_case_insensitively_and_lists_valid_values_on_error() {
+        assert_eq!("WebP".parse::<OutputFormat>().unwrap(), OutputFormat::Webp);
+        assert_eq!(" auto ".parse::<OutputFormat>().unwrap(), OutputFormat::Auto);
+        assert_eq!("JPG".parse::<OutputFormat>().unwrap(), OutputFormat::Jpeg);
+        let err = "tiff".parse::<OutputFormat>().unwrap_err().to_string();
+        assert!(err.contains("auto, webp, original, png, jpeg"), "{err}");
+        for f in OutputFormat::ALL {
+            assert_eq!(f.to_string().parse::<OutputFormat>().unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn output_format_serializes_lowercase() {
+        assert_eq!(
+            serde_json::to_string(&OutputFormat::Original).unwrap(),
+            "\"original\""
+        );
+        let f: OutputFormat = serde_json::from_str("\"png\"").unwrap();
+        assert_eq!(f, OutputFormat::Png);
+    }
+
+    #[test]
+    fn image_kinds_have_content_types_and_extensions() {
+        assert_eq!(ImageKind::Svg.content_type(), "image/svg+xml");
+        assert_eq!(ImageKind::Jpeg.extension(), "jpg");
+        assert_eq!(ImageKind::Webp.content_type(), "image/webp");
+    }
+
+    #[test]
+    fn out_of_range_quality_is_a_parameter_error() {
+        let opts = ProcessOptions {
+            quality: 0,
+            ..Default::default()
+        };
+        let err = process(b"\x89PNG\r\n\x1a\n", &opts).unwrap_err();
+        assert_eq!(err.kind(), "invalid_parameter");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_sniffing() {
+        let opts = ProcessOptions {
+            limits: Limits {
+                max_input_bytes: 4,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let err = process(b"0123456789", &opts).unwrap_err();
+        assert_eq!(err.kind(), "input_too_large");
+        assert!(err.to_string().contains("MAX_INPUT_BYTES"));
+    }
+}
