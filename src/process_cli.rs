@@ -136,9 +136,7 @@ fn one_file(
     names: &Mutex<HashSet<String>>,
 ) -> Result<Line, serde_json::Value> {
     let input_name = path.display().to_string();
-    let fail = |kind: &str, msg: String, ms: f64| {
-        json!({"input": input_name, "ok": false, "error_kind": kind, "error": msg, "ms": round(ms)})
-    };
+    let fail = |kind: &str, msg: String, ms: f64| json!({"input": input_name, "ok": false, "error_kind": kind, "error": msg, "ms": round(ms)});
     let data = std::fs::read(path).map_err(|e| fail("io", e.to_string(), 0.0))?;
     let t = Instant::now();
     let p = imaging::process(&data, opts).map_err(|e| fail(e.kind(), e.to_string(), ms(t)))?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use fast_image_resize::PixelType;
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
 use image::{AnimationDecoder, Delay, ImageDecoder, RgbaImage};
-use webp::{AnimEncoder, AnimFrame, BitstreamFeatures};
+use webp::BitstreamFeatures;
 
 use super::decode::{check_pixels, image_limits};
 use super::encode::{webp_config, webp_is_lossless};
@@ -84,7 +84,12 @@ fn decode_gif(input: &[u8], limits: &Limits) -> Result<Animation, ImagingError> 
     for frame in dec.into_frames() {
         let frame = frame.map_err(|e| ImagingError::from_image("GIF", e))?;
         let (n, d) = frame.delay().numer_denom_ms();
-        frames.push((frame.into_buffer().into_raw(), n / d.max(1)));
+        // Browsers play GIF delays under 20 ms as 100 ms; keep what viewers actually saw.
+        let delay = match n / d.max(1) {
+            0..20 => 100,
+            ms => ms,
+        };
+        frames.push((frame.into_buffer().into_raw(), delay));
     }
     Ok(Animation {
         width: w,
@@ -156,20 +161,82 @@ impl Animation {
         })
     }
 
+    /// Animated WebP through libwebp's WebPAnimEncoder. Called directly (not via the `webp`
+    /// crate's wrapper) so the closing timestamp is the end of the last frame: the wrapper passes
+    /// 0, and libwebp then replaces the last frame's duration with the average.
     fn encode_webp(&self, lossless: bool, quality: u8) -> Result<Vec<u8>, ImagingError> {
+        use libwebp_sys as sys;
+        let err = |what: &str| ImagingError::encode("animated webp", what);
         let cfg = webp_config(lossless, quality)?;
-        let mut enc = AnimEncoder::new(self.width, self.height, &cfg);
-        enc.set_loop_count(i32::try_from(self.loop_count).unwrap_or(0));
-        let mut start: i32 = 0;
-        for (px, delay) in &self.frames {
-            enc.add_frame(AnimFrame::from_rgba(px, self.width, self.height, start));
-            // Browsers treat < 20 ms GIF delays as 100 ms; libwebp needs increasing timestamps.
-            start = start.saturating_add(i32::try_from((*delay).max(10)).unwrap_or(100));
+        let (w, h) = (
+            i32::try_from(self.width).map_err(|_| err("width"))?,
+            i32::try_from(self.height).map_err(|_| err("height"))?,
+        );
+        struct Enc(*mut sys::WebPAnimEncoder);
+        impl Drop for Enc {
+            fn drop(&mut self) {
+                // SAFETY: created by WebPAnimEncoderNewInternal, deleted exactly once.
+                unsafe { sys::WebPAnimEncoderDelete(self.0) }
+            }
         }
-        let mem = enc
-            .try_encode()
-            .map_err(|e| ImagingError::encode("animated webp", format!("{e:?}")))?;
-        Ok(mem.to_vec())
+        // SAFETY: plain libwebp C API use: every struct is initialised by its Init function,
+        // pictures import from buffers of exactly width×height×4 bytes (checked below) and are
+        // freed after use, the encoder is freed by `Enc`, WebPData is cleared after copying.
+        unsafe {
+            let mut opts: sys::WebPAnimEncoderOptions = std::mem::zeroed();
+            if sys::WebPAnimEncoderOptionsInitInternal(&mut opts, sys::WebPGetMuxABIVersion()) == 0
+            {
+                return Err(err("options init"));
+            }
+            opts.anim_params.loop_count = i32::try_from(self.loop_count).unwrap_or(0);
+            let enc = Enc(sys::WebPAnimEncoderNewInternal(
+                w,
+                h,
+                &opts,
+                sys::WebPGetMuxABIVersion(),
+            ));
+            if enc.0.is_null() {
+                return Err(err("encoder allocation"));
+            }
+            let mut ts: i32 = 0;
+            for (px, delay) in &self.frames {
+                if px.len() != self.width as usize * self.height as usize * 4 {
+                    return Err(err("frame size mismatch"));
+                }
+                let mut pic: sys::WebPPicture = std::mem::zeroed();
+                if !sys::WebPPictureInit(&mut pic) {
+                    return Err(err("picture init"));
+                }
+                pic.use_argb = 1;
+                pic.width = w;
+                pic.height = h;
+                if sys::WebPPictureImportRGBA(&mut pic, px.as_ptr(), w * 4) == 0 {
+                    sys::WebPPictureFree(&mut pic);
+                    return Err(err("picture import (out of memory)"));
+                }
+                let ok = sys::WebPAnimEncoderAdd(enc.0, &mut pic, ts, &cfg);
+                sys::WebPPictureFree(&mut pic);
+                if ok == 0 {
+                    let msg = sys::WebPAnimEncoderGetError(enc.0);
+                    let msg = if msg.is_null() {
+                        "frame encode".to_string()
+                    } else {
+                        std::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned()
+                    };
+                    return Err(err(&msg));
+                }
+                ts = ts.saturating_add(i32::try_from((*delay).max(1)).unwrap_or(i32::MAX));
+            }
+            // The closing call carries the end time of the last frame.
+            sys::WebPAnimEncoderAdd(enc.0, std::ptr::null_mut(), ts, std::ptr::null());
+            let mut data: sys::WebPData = std::mem::zeroed();
+            if sys::WebPAnimEncoderAssemble(enc.0, &mut data) == 0 || data.bytes.is_null() {
+                return Err(err("assemble"));
+            }
+            let out = std::slice::from_raw_parts(data.bytes, data.size).to_vec();
+            sys::WebPDataClear(&mut data);
+            Ok(out)
+        }
     }
 
     fn encode_gif(&self) -> Result<Vec<u8>, ImagingError> {
@@ -185,12 +252,8 @@ impl Animation {
             for (px, delay) in &self.frames {
                 let buf = RgbaImage::from_raw(self.width, self.height, px.clone())
                     .ok_or_else(|| ImagingError::encode("gif", "frame size mismatch"))?;
-                let frame = image::Frame::from_parts(
-                    buf,
-                    0,
-                    0,
-                    Delay::from_numer_denom_ms(*delay, 1),
-                );
+                let frame =
+                    image::Frame::from_parts(buf, 0, 0, Delay::from_numer_denom_ms(*delay, 1));
                 enc.encode_frame(frame)
                     .map_err(|e| ImagingError::encode("gif", e))?;
             }

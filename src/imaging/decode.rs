@@ -88,12 +88,7 @@ pub(crate) fn check_pixels(w: u32, h: u32, limits: &Limits) -> Result<(), Imagin
 /// The decoder's allocation budget: the largest allowed image at 16-bit RGBA plus headroom.
 pub(crate) fn image_limits(limits: &Limits) -> image::Limits {
     let mut l = image::Limits::default();
-    l.max_alloc = Some(
-        limits
-            .max_pixels
-            .saturating_mul(8)
-            .saturating_add(64 << 20),
-    );
+    l.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
     l
 }
 

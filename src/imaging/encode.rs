@@ -7,7 +7,7 @@ use image::codecs::gif::GifEncoder;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, GrayImage, RgbImage};
-use webp::{BitstreamFormat, BitstreamFeatures, PixelLayout, WebPConfig};
+use webp::{BitstreamFeatures, BitstreamFormat, PixelLayout, WebPConfig};
 
 use super::{ImageKind, ImagingError, OutputFormat};
 
@@ -86,12 +86,12 @@ impl Choice {
             OutputFormat::Webp => Choice::WebpLossy,
             OutputFormat::Png => Choice::Png,
             OutputFormat::Jpeg => Choice::Jpeg,
-            OutputFormat::Original => same_format(input_kind, input).ok_or_else(|| {
-                ImagingError::InvalidParameter {
+            OutputFormat::Original => {
+                same_format(input_kind, input).ok_or_else(|| ImagingError::InvalidParameter {
                     name: "format",
                     reason: format!("`original` cannot re-encode {input_kind}; use webp or png"),
-                }
-            })?,
+                })?
+            }
         })
     }
 }
@@ -159,7 +159,11 @@ pub(crate) fn webp_config(lossless: bool, quality: u8) -> Result<WebPConfig, Ima
     Ok(cfg)
 }
 
-pub(crate) fn webp(img: &DynamicImage, lossless: bool, quality: u8) -> Result<Vec<u8>, ImagingError> {
+pub(crate) fn webp(
+    img: &DynamicImage,
+    lossless: bool,
+    quality: u8,
+) -> Result<Vec<u8>, ImagingError> {
     let cfg = webp_config(lossless, quality)?;
     let converted;
     let (buf, layout): (&[u8], PixelLayout) = match img {
@@ -182,7 +186,8 @@ pub(crate) fn webp(img: &DynamicImage, lossless: bool, quality: u8) -> Result<Ve
 
 fn png(img: &DynamicImage) -> Result<Vec<u8>, ImagingError> {
     let mut out = Cursor::new(Vec::new());
-    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive);
+    let enc =
+        PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive);
     img.write_with_encoder(enc)
         .map_err(|e| ImagingError::encode("png", e))?;
     Ok(out.into_inner())
@@ -213,22 +218,18 @@ pub(crate) fn flatten_on_white(img: &DynamicImage) -> DynamicImage {
         ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a)) + 127) / 255) as u8
     };
     match img {
-        DynamicImage::ImageLumaA8(b) => DynamicImage::ImageLuma8(GrayImage::from_fn(
-            b.width(),
-            b.height(),
-            |x, y| {
+        DynamicImage::ImageLumaA8(b) => {
+            DynamicImage::ImageLuma8(GrayImage::from_fn(b.width(), b.height(), |x, y| {
                 let p = b.get_pixel(x, y).0;
                 image::Luma([blend(p[0], p[1])])
-            },
-        )),
-        DynamicImage::ImageRgba8(b) => DynamicImage::ImageRgb8(RgbImage::from_fn(
-            b.width(),
-            b.height(),
-            |x, y| {
+            }))
+        }
+        DynamicImage::ImageRgba8(b) => {
+            DynamicImage::ImageRgb8(RgbImage::from_fn(b.width(), b.height(), |x, y| {
                 let p = b.get_pixel(x, y).0;
                 image::Rgb([blend(p[0], p[3]), blend(p[1], p[3]), blend(p[2], p[3])])
-            },
-        )),
+            }))
+        }
         DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => img.clone(),
         other => DynamicImage::ImageRgb8(other.to_rgb8()),
     }

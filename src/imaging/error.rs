@@ -29,7 +29,9 @@ pub enum ImagingError {
     DecodeLimit(String),
 
     /// The file claims to be an image but is truncated or corrupt.
-    #[error("the image data is corrupt or truncated ({detail}); re-export or re-download the file and upload it again")]
+    #[error(
+        "the image data is corrupt or truncated ({detail}); re-export or re-download the file and upload it again"
+    )]
     Corrupt { detail: String },
 
     /// An argument is out of range or contradicts the input.

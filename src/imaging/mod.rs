@@ -226,7 +226,8 @@ pub struct Processed {
     /// "original-stripped", "png", "jpeg", "gif", "svg-sanitized", "resvg-…".
     pub encoder: String,
     pub variants: Vec<Rendition>,
-    /// Number of frames in the output (1 for still images).
+    /// Frames decoded from the input (1 for still images). Animated WebP output may hold fewer:
+    /// libwebp merges identical consecutive frames, keeping the total duration.
     pub frames: u32,
     pub timings: Timings,
 }
@@ -368,7 +369,10 @@ mod tests {
     #[test]
     fn output_format_parses_case_insensitively_and_lists_valid_values_on_error() {
         assert_eq!("WebP".parse::<OutputFormat>().unwrap(), OutputFormat::Webp);
-        assert_eq!(" auto ".parse::<OutputFormat>().unwrap(), OutputFormat::Auto);
+        assert_eq!(
+            " auto ".parse::<OutputFormat>().unwrap(),
+            OutputFormat::Auto
+        );
         assert_eq!("JPG".parse::<OutputFormat>().unwrap(), OutputFormat::Jpeg);
         let err = "tiff".parse::<OutputFormat>().unwrap_err().to_string();
         assert!(err.contains("auto, webp, original, png, jpeg"), "{err}");

@@ -85,8 +85,8 @@ pub fn resize_raw(
     w: u32,
     h: u32,
 ) -> Result<Vec<u8>, ImagingError> {
-    let src = ImageRef::new(sw, sh, src, pixel_type)
-        .map_err(|e| ImagingError::encode("resize", e))?;
+    let src =
+        ImageRef::new(sw, sh, src, pixel_type).map_err(|e| ImagingError::encode("resize", e))?;
     let mut dst = Image::new(w, h, pixel_type);
     let opts = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
@@ -129,7 +129,8 @@ mod tests {
                 image::Rgba([255, 0, 0, 0])
             }
         });
-        let out = resize(&DynamicImage::ImageRgba8(img), 16, 2).unwrap();
+        let src = DynamicImage::ImageRgba8(img);
+        let out = resize(&src, 16, 2).unwrap();
         let out = out.to_rgba8();
         for px in out.pixels().filter(|p| p[3] > 16) {
             assert!(px[1] > 200 && px[2] > 200, "red bled into {px:?}");

@@ -50,10 +50,12 @@ fn iso_bmff_brand(input: &[u8]) -> Option<Brand> {
         .collect();
     if brands.iter().any(|b| *b == b"avif" || *b == b"avis") {
         Some(Brand::Avif)
-    } else if brands
-        .iter()
-        .any(|b| matches!(*b, b"heic" | b"heix" | b"mif1" | b"msf1" | b"heim" | b"heis"))
-    {
+    } else if brands.iter().any(|b| {
+        matches!(
+            *b,
+            b"heic" | b"heix" | b"mif1" | b"msf1" | b"heim" | b"heis"
+        )
+    }) {
         Some(Brand::Heif)
     } else {
         Some(Brand::Other)
@@ -114,7 +116,10 @@ mod tests {
     #[test]
     fn magic_bytes_decide_the_format() {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n....").unwrap(), ImageKind::Png);
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0]).unwrap(), ImageKind::Jpeg);
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0]).unwrap(),
+            ImageKind::Jpeg
+        );
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 ").unwrap(), ImageKind::Webp);
         assert_eq!(sniff(b"GIF89a....").unwrap(), ImageKind::Gif);
         assert_eq!(

@@ -107,7 +107,10 @@ mod tests {
         assert!(keep_jpeg_segment(markers::APP14, b"Adobe"));
         assert!(keep_jpeg_segment(markers::DQT, b""));
         assert!(!keep_jpeg_segment(markers::APP1, b"Exif\0\0"));
-        assert!(!keep_jpeg_segment(markers::APP1, b"http://ns.adobe.com/xap/1.0/"));
+        assert!(!keep_jpeg_segment(
+            markers::APP1,
+            b"http://ns.adobe.com/xap/1.0/"
+        ));
         assert!(!keep_jpeg_segment(markers::COM, b"made with"));
         assert!(!keep_jpeg_segment(0xED, b"Photoshop 3.0"));
     }

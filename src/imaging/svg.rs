@@ -181,7 +181,10 @@ fn write_element(node: Node, out: &mut String, uses_xlink: &mut bool, is_root: b
 }
 
 fn is_animation(name: &str) -> bool {
-    matches!(name, "animate" | "set" | "animateMotion" | "animateTransform")
+    matches!(
+        name,
+        "animate" | "set" | "animateMotion" | "animateTransform"
+    )
 }
 
 /// `<set attributeName="href" to="javascript:…">` re-introduces what we removed.
@@ -214,9 +217,15 @@ fn attribute_is_safe(local: &str, value: &str) -> bool {
 fn href_is_safe(value: &str) -> bool {
     let v = compact_lower(value);
     v.starts_with('#')
-        || ["data:image/png", "data:image/jpeg", "data:image/jpg", "data:image/gif", "data:image/webp"]
-            .iter()
-            .any(|p| v.starts_with(p))
+        || [
+            "data:image/png",
+            "data:image/jpeg",
+            "data:image/jpg",
+            "data:image/gif",
+            "data:image/webp",
+        ]
+        .iter()
+        .any(|p| v.starts_with(p))
 }
 
 /// CSS may not import or reference anything outside the document.
@@ -363,10 +372,8 @@ fn render(tree: &usvg::Tree, w: u32, h: u32) -> Result<image::DynamicImage, Imag
     let mut pixmap = tiny_skia::Pixmap::new(w, h)
         .ok_or_else(|| ImagingError::encode("svg raster", format!("cannot allocate {w}×{h}")))?;
     let size = tree.size();
-    let transform = tiny_skia::Transform::from_scale(
-        w as f32 / size.width(),
-        h as f32 / size.height(),
-    );
+    let transform =
+        tiny_skia::Transform::from_scale(w as f32 / size.width(), h as f32 / size.height());
     resvg::render(tree, transform, &mut pixmap.as_mut());
     // tiny-skia stores premultiplied RGBA; encoders want straight alpha.
     let mut data = pixmap.take();
@@ -399,7 +406,15 @@ mod tests {
             <foreignObject><body xmlns="http://www.w3.org/1999/xhtml">hi</body></foreignObject></svg>"#,
         );
         let lower = out.to_ascii_lowercase();
-        for bad in ["script", "alert", "onload", "onclick", "onmouseover", "foreignobject", "body"] {
+        for bad in [
+            "script",
+            "alert",
+            "onload",
+            "onclick",
+            "onmouseover",
+            "foreignobject",
+            "body",
+        ] {
             assert!(!lower.contains(bad), "{bad} survived in {out}");
         }
         assert!(out.contains("<rect width=\"5\" height=\"5\"/>"), "{out}");
