@@ -301,35 +301,40 @@ fn raster(input: &[u8], kind: ImageKind, opts: &ProcessOptions) -> Result<Proces
     let resized = (w, h) != (src_w, src_h);
     let oriented = decoded.orientation != image::metadata::Orientation::NoTransforms;
 
-    let t = Instant::now();
-    let main = decoded.render(w, h)?;
-    timings.resize_ms = ms(t);
-
-    let t = Instant::now();
+    // Keep the stripped input when it is at least as good: `original` without changes, or
+    // `auto` where WebP would not make it smaller (never grow). Not after a resize or rotation:
+    // the stored pixels would then differ from what was asked for.
+    let untouched = !resized && !oriented;
+    let stripped =
+        if untouched && matches!(opts.format, OutputFormat::Original | OutputFormat::Auto) {
+            strip::strip(input, kind)?
+        } else {
+            None
+        };
     let flat = decoded.flat;
     let choice = encode::Choice::for_still(opts.format, kind, input)?;
-    let (mut bytes, mut enc) = encode::encode_still(&main, choice, opts.quality, flat)?;
-    let mut out_kind = enc.kind();
-
-    // Keep the stripped input when it is at least as good: `original` without changes, or
-    // `auto` where WebP would not make it smaller (never grow).
-    let untouched = !resized && !oriented;
-    let try_original = untouched
-        && match opts.format {
-            OutputFormat::Original => true,
-            OutputFormat::Auto => true,
-            _ => false,
-        };
-    if try_original {
-        if let Some(stripped) = strip::strip(input, kind)? {
-            if opts.format == OutputFormat::Original || stripped.len() <= bytes.len() {
-                bytes = stripped;
-                enc = encode::Encoded::OriginalStripped(kind);
-                out_kind = kind;
+    let mut encode_main = || -> Result<_, ImagingError> {
+        let t = Instant::now();
+        let main = decoded.render(w, h)?;
+        timings.resize_ms = ms(t);
+        let t = Instant::now();
+        let out = encode::encode_still(&main, choice, opts.quality, flat)?;
+        timings.encode_ms = ms(t);
+        Ok(out)
+    };
+    let (bytes, enc) = match (opts.format, stripped) {
+        (OutputFormat::Original, Some(s)) => (s, encode::Encoded::OriginalStripped(kind)),
+        (OutputFormat::Auto, Some(s)) => {
+            let (webp, enc) = encode_main()?;
+            if s.len() <= webp.len() {
+                (s, encode::Encoded::OriginalStripped(kind))
+            } else {
+                (webp, enc)
             }
         }
-    }
-    timings.encode_ms = ms(t);
+        _ => encode_main()?,
+    };
+    let out_kind = enc.kind();
 
     // Variants are rendered from the full-resolution source, encoded like the main output.
     let t = Instant::now();

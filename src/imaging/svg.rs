@@ -274,13 +274,14 @@ fn escape(s: &str, attr: bool, out: &mut String) {
 
 /// usvg options that cannot reach outside the document even if something slipped through.
 fn usvg_options() -> usvg::Options<'static> {
-    let mut opts = usvg::Options::default();
-    opts.resources_dir = None;
-    opts.image_href_resolver = usvg::ImageHrefResolver {
-        resolve_data: usvg::ImageHrefResolver::default_data_resolver(),
-        resolve_string: Box::new(|_, _| None),
-    };
-    opts
+    usvg::Options {
+        resources_dir: None,
+        image_href_resolver: usvg::ImageHrefResolver {
+            resolve_data: usvg::ImageHrefResolver::default_data_resolver(),
+            resolve_string: Box::new(|_, _| None),
+        },
+        ..Default::default()
+    }
 }
 
 pub(crate) fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, ImagingError> {
