@@ -1,8 +1,10 @@
 //! Command line: run under Lambda, serve locally, or process files.
 
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use s3_upload_mcp::process_cli::{self, ProcessArgs};
 use s3_upload_mcp::{lambda, serve};
 
 #[derive(Parser)]
@@ -19,24 +21,29 @@ struct Cli {
 enum Command {
     /// Serve MCP over HTTP on this machine (embedded S3-compatible store by default).
     Serve(serve::ServeArgs),
+    /// Run the image pipeline over local files without uploading.
+    Process(ProcessArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Serve(args)) => serve::run(args).await,
-        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => lambda::run().await,
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Some(Command::Serve(args)) => block_on(serve::run(args)),
+        Some(Command::Process(args)) => process_cli::run(args),
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => block_on(lambda::run()),
         None => {
             let _ = Cli::command().print_help();
             return ExitCode::from(2);
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn block_on(server: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(server).map(|()| ExitCode::SUCCESS)
 }

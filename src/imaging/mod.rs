@@ -1,15 +1,29 @@
-//! Image processing: sniff, decode within limits, re-encode for the web. Pure, synchronous, CPU-bound.
+//! The image pipeline between "bytes arrived" and "bytes go to S3": sniff, limit, decode, orient,
+//! resize, colour-manage, encode, sanitize SVG. Pure, synchronous, CPU-bound; no transport types.
+
+mod animated;
+mod color;
+mod decode;
+mod encode;
+mod error;
+mod resize;
+mod sniff;
+mod strip;
+mod svg;
 
 use std::fmt;
-use std::io::Cursor;
 use std::str::FromStr;
+use std::time::Instant;
 
-use image::{DynamicImage, ImageFormat, ImageReader};
+pub use error::ImagingError;
+pub use sniff::sniff;
 
-/// Size limits checked before any pixel is decoded.
+/// Resource limits checked before any pixel is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Largest accepted width × height (per frame for animations).
     pub max_pixels: u64,
+    /// Largest accepted input size in bytes.
     pub max_input_bytes: usize,
 }
 
@@ -22,7 +36,7 @@ impl Default for Limits {
     }
 }
 
-/// The output format a caller asks for.
+/// What the caller wants stored.
 #[derive(
     Clone,
     Copy,
@@ -36,52 +50,66 @@ impl Default for Limits {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
-    /// WebP unless keeping the original is smaller.
+    /// WebP unless the metadata-stripped original is smaller (the default).
     #[default]
     Auto,
-    /// Always WebP.
+    /// Always WebP (lossy, or animated WebP for animations).
     Webp,
-    /// Keep the input's format.
+    /// The input's own format, metadata stripped.
     Original,
+    /// PNG (lossless).
     Png,
+    /// JPEG (alpha flattened onto white).
     Jpeg,
 }
 
 impl OutputFormat {
-    pub const ALL: [OutputFormat; 5] = [
+    const ALL: [OutputFormat; 5] = [
         OutputFormat::Auto,
         OutputFormat::Webp,
         OutputFormat::Original,
         OutputFormat::Png,
         OutputFormat::Jpeg,
     ];
-}
 
-impl fmt::Display for OutputFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    fn as_str(self) -> &'static str {
+        match self {
             OutputFormat::Auto => "auto",
             OutputFormat::Webp => "webp",
             OutputFormat::Original => "original",
             OutputFormat::Png => "png",
             OutputFormat::Jpeg => "jpeg",
-        })
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 impl FromStr for OutputFormat {
-    type Err = String;
+    type Err = ImagingError;
+
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        if t == "jpg" {
+            return Ok(OutputFormat::Jpeg);
+        }
         OutputFormat::ALL
             .into_iter()
-            .find(|f| f.to_string().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!("unknown format {s:?}; use one of auto, webp, original, png, jpeg")
+            .find(|f| f.as_str() == t)
+            .ok_or_else(|| ImagingError::InvalidParameter {
+                name: "format",
+                reason: format!(
+                    "unknown format {s:?}; valid values are auto, webp, original, png, jpeg"
+                ),
             })
     }
 }
 
-/// A concrete image format, detected from magic bytes.
+/// A detected image format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageKind {
@@ -117,32 +145,73 @@ impl ImageKind {
     }
 }
 
-/// What a caller wants done to one image.
-#[derive(Clone, Debug)]
+impl fmt::Display for ImageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ImageKind::Png => "PNG",
+            ImageKind::Jpeg => "JPEG",
+            ImageKind::Webp => "WebP",
+            ImageKind::Gif => "GIF",
+            ImageKind::Svg => "SVG",
+            ImageKind::Avif => "AVIF",
+        })
+    }
+}
+
+/// Everything `process` needs to know; built the same way by the server and the `process` CLI.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessOptions {
     pub format: OutputFormat,
-    /// 1–100.
+    /// 1–100; lossy WebP/JPEG quality.
     pub quality: u8,
-    /// 0 = no limit.
+    /// Fit box; 0 = no limit on that axis. Never enlarges.
     pub max_width: u32,
-    /// 0 = no limit.
     pub max_height: u32,
-    /// Extra renditions' widths.
+    /// Extra renditions by width (clamped to the source width, deduplicated).
     pub widths: Vec<u32>,
-    /// Render SVG to a raster format.
+    /// SVG only: render to a raster image with resvg instead of storing sanitized SVG.
     pub rasterize: bool,
     pub limits: Limits,
 }
 
-/// An extra rendition of the same image; same kind as the main output.
-#[derive(Clone, Debug)]
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            format: OutputFormat::Auto,
+            quality: DEFAULT_QUALITY,
+            max_width: DEFAULT_MAX_WIDTH,
+            max_height: DEFAULT_MAX_HEIGHT,
+            widths: Vec::new(),
+            rasterize: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+pub const DEFAULT_QUALITY: u8 = 80;
+pub const DEFAULT_MAX_WIDTH: u32 = 1920;
+pub const DEFAULT_MAX_HEIGHT: u32 = 1080;
+/// More renditions than this is a caller mistake, not a srcset.
+pub const MAX_VARIANTS: usize = 8;
+
+/// An extra rendition; same kind and content type as the main output.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendition {
     pub bytes: Vec<u8>,
     pub width: u32,
     pub height: u32,
 }
 
-/// The web-ready output and what was done to produce it.
+/// Where the time went, in milliseconds (for the CLI/benchmark and logs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    pub decode_ms: f64,
+    pub resize_ms: f64,
+    pub encode_ms: f64,
+    pub total_ms: f64,
+}
+
+/// The result of `process`.
 #[derive(Clone, Debug)]
 pub struct Processed {
     pub bytes: Vec<u8>,
@@ -153,184 +222,218 @@ pub struct Processed {
     pub original_bytes: usize,
     pub resized: bool,
     pub orientation_applied: bool,
+    /// What produced `bytes`: "libwebp-lossy", "libwebp-lossless", "libwebp-anim",
+    /// "original-stripped", "png", "jpeg", "gif", "svg-sanitized", "resvg-…".
     pub encoder: String,
     pub variants: Vec<Rendition>,
+    /// Frames decoded from the input (1 for still images). Animated WebP output may hold fewer:
+    /// libwebp merges identical consecutive frames, keeping the total duration.
+    pub frames: u32,
+    pub timings: Timings,
 }
 
-/// Why an image could not be processed; every message says what to do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum ImagingError {
-    #[error("the data is empty; send the image's bytes")]
-    Empty,
-    #[error("the data is not a supported image (PNG, JPEG, WebP, GIF); {hint}")]
-    Unsupported { hint: String },
-    #[error(
-        "image is {bytes} bytes; the limit is {limit} bytes (MAX_INPUT_BYTES); compress or downscale it before uploading"
-    )]
-    TooManyBytes { bytes: usize, limit: usize },
-    #[error(
-        "image is {width}×{height} = {:.1} MP; the limit is {:.1} MP (MAX_PIXELS); downscale it before uploading",
-        *width as f64 * *height as f64 / 1e6, *limit as f64 / 1e6
-    )]
-    TooManyPixels { width: u32, height: u32, limit: u64 },
-    #[error("the image data is corrupt or truncated ({detail}); re-export the image and try again")]
-    Corrupt { detail: String },
-    #[error("invalid parameter: {0}")]
-    InvalidParameter(String),
-    #[error("could not encode the output ({0}); try format \"original\" or \"png\"")]
-    Encode(String),
-}
-
-impl ImagingError {
-    /// A stable tag for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ImagingError::Empty => "empty",
-            ImagingError::Unsupported { .. } => "unsupported",
-            ImagingError::TooManyBytes { .. } => "too_many_bytes",
-            ImagingError::TooManyPixels { .. } => "too_many_pixels",
-            ImagingError::Corrupt { .. } => "corrupt",
-            ImagingError::InvalidParameter(_) => "invalid_parameter",
-            ImagingError::Encode(_) => "encode",
-        }
-    }
-}
-
-/// Detects the format from magic bytes.
-pub fn sniff(input: &[u8]) -> Option<ImageKind> {
-    match image::guess_format(input).ok()? {
-        ImageFormat::Png => Some(ImageKind::Png),
-        ImageFormat::Jpeg => Some(ImageKind::Jpeg),
-        ImageFormat::WebP => Some(ImageKind::Webp),
-        ImageFormat::Gif => Some(ImageKind::Gif),
-        ImageFormat::Avif => Some(ImageKind::Avif),
-        _ => None,
-    }
-}
-
-/// Width and height from the header alone (no pixel is decoded), for raster formats.
+/// Width and height from the header alone, for raster formats (no pixel is decoded); the
+/// caller uses it to budget memory before processing.
 pub fn dimensions(input: &[u8]) -> Option<(u32, u32)> {
-    ImageReader::new(Cursor::new(input))
+    image::ImageReader::new(std::io::Cursor::new(input))
         .with_guessed_format()
         .ok()?
         .into_dimensions()
         .ok()
 }
 
-/// Turns input bytes into a web-ready image.
+/// Runs the whole pipeline on `input`. Pure and synchronous; call it from `spawn_blocking`.
 pub fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, ImagingError> {
-    if input.is_empty() {
-        return Err(ImagingError::Empty);
-    }
+    let start = Instant::now();
+    validate(input, opts)?;
+    let kind = sniff(input)?;
+    let mut out = match kind {
+        ImageKind::Svg => svg::process(input, opts)?,
+        ImageKind::Avif => return Err(ImagingError::avif_unsupported()),
+        ImageKind::Gif | ImageKind::Webp if animated::is_animated(input, kind)? => {
+            animated::process(input, kind, opts)?
+        }
+        _ => raster(input, kind, opts)?,
+    };
+    out.timings.total_ms = ms(start);
+    Ok(out)
+}
+
+fn validate(input: &[u8], opts: &ProcessOptions) -> Result<(), ImagingError> {
     if input.len() > opts.limits.max_input_bytes {
-        return Err(ImagingError::TooManyBytes {
+        return Err(ImagingError::InputTooLarge {
             bytes: input.len(),
             limit: opts.limits.max_input_bytes,
         });
     }
-    if !(1..=100).contains(&opts.quality) {
-        return Err(ImagingError::InvalidParameter(format!(
-            "quality is {}; use a value from 1 to 100",
-            opts.quality
-        )));
+    if input.is_empty() {
+        return Err(ImagingError::Corrupt {
+            detail: "the input is empty (0 bytes)".into(),
+        });
     }
-    let kind = sniff(input).ok_or_else(|| ImagingError::Unsupported {
-        hint: "send the file's raw bytes, base64-encoded".into(),
-    })?;
-    let image = decode(input, kind, &opts.limits)?;
-    let (width, height) = (image.width(), image.height());
+    if !(1..=100).contains(&opts.quality) {
+        return Err(ImagingError::InvalidParameter {
+            name: "quality",
+            reason: format!("{} is out of range; use 1–100 (default 80)", opts.quality),
+        });
+    }
+    if opts.widths.len() > MAX_VARIANTS {
+        return Err(ImagingError::InvalidParameter {
+            name: "widths",
+            reason: format!(
+                "{} widths requested; at most {MAX_VARIANTS} are allowed",
+                opts.widths.len()
+            ),
+        });
+    }
+    if let Some(w) = opts.widths.iter().find(|w| **w == 0) {
+        return Err(ImagingError::InvalidParameter {
+            name: "widths",
+            reason: format!("width {w} is not allowed; every width must be at least 1 pixel"),
+        });
+    }
+    Ok(())
+}
 
-    let keep_original = || Processed {
-        bytes: input.to_vec(),
-        kind,
-        width,
-        height,
+pub(crate) fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Still raster images: PNG, JPEG, static WebP, static GIF.
+fn raster(input: &[u8], kind: ImageKind, opts: &ProcessOptions) -> Result<Processed, ImagingError> {
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let decoded = decode::decode(input, kind, &opts.limits)?;
+    timings.decode_ms = ms(t);
+
+    let (src_w, src_h) = decoded.oriented_dimensions();
+    let (w, h) = resize::fit(src_w, src_h, opts.max_width, opts.max_height);
+    let resized = (w, h) != (src_w, src_h);
+    let oriented = decoded.orientation != image::metadata::Orientation::NoTransforms;
+
+    // Keep the stripped input when it is at least as good: `original` without changes, or
+    // `auto` where WebP would not make it smaller (never grow). Not after a resize or rotation:
+    // the stored pixels would then differ from what was asked for.
+    let untouched = !resized && !oriented;
+    let stripped =
+        if untouched && matches!(opts.format, OutputFormat::Original | OutputFormat::Auto) {
+            strip::strip(input, kind)?
+        } else {
+            None
+        };
+    let flat = decoded.flat;
+    let choice = encode::Choice::for_still(opts.format, kind, input)?;
+    let mut encode_main = || -> Result<_, ImagingError> {
+        let t = Instant::now();
+        let main = decoded.render(w, h)?;
+        timings.resize_ms = ms(t);
+        let t = Instant::now();
+        let out = encode::encode_still(&main, choice, opts.quality, flat)?;
+        timings.encode_ms = ms(t);
+        Ok(out)
+    };
+    let (bytes, enc) = match (opts.format, stripped) {
+        (OutputFormat::Original, Some(s)) => (s, encode::Encoded::OriginalStripped(kind)),
+        (OutputFormat::Auto, Some(s)) => {
+            let (webp, enc) = encode_main()?;
+            if s.len() <= webp.len() {
+                (s, encode::Encoded::OriginalStripped(kind))
+            } else {
+                (webp, enc)
+            }
+        }
+        _ => encode_main()?,
+    };
+    let out_kind = enc.kind();
+
+    // Variants are rendered from the full-resolution source, encoded like the main output.
+    let t = Instant::now();
+    let variant_choice = enc.as_choice(kind, input);
+    let mut variants = Vec::new();
+    for (vw, vh) in resize::variant_sizes(src_w, src_h, &opts.widths) {
+        let img = decoded.render(vw, vh)?;
+        let (vbytes, _) = encode::encode_still(&img, variant_choice, opts.quality, flat)?;
+        variants.push(Rendition {
+            bytes: vbytes,
+            width: vw,
+            height: vh,
+        });
+    }
+    timings.encode_ms += ms(t);
+
+    Ok(Processed {
+        bytes,
+        kind: out_kind,
+        width: w,
+        height: h,
         input_kind: kind,
         original_bytes: input.len(),
-        resized: false,
-        orientation_applied: false,
-        encoder: "original".into(),
-        variants: Vec::new(),
-    };
-    match opts.format {
-        OutputFormat::Original => Ok(keep_original()),
-        OutputFormat::Webp | OutputFormat::Auto => {
-            let webp = encode_webp(&image, opts.quality)?;
-            if opts.format == OutputFormat::Auto && webp.len() >= input.len() {
-                return Ok(keep_original());
-            }
-            Ok(Processed {
-                bytes: webp,
-                kind: ImageKind::Webp,
-                encoder: "libwebp-lossy".into(),
-                ..keep_original()
-            })
-        }
-        OutputFormat::Png | OutputFormat::Jpeg => {
-            let (format, out_kind) = if opts.format == OutputFormat::Png {
-                (ImageFormat::Png, ImageKind::Png)
-            } else {
-                (ImageFormat::Jpeg, ImageKind::Jpeg)
-            };
-            let image = if out_kind == ImageKind::Jpeg {
-                DynamicImage::ImageRgb8(image.to_rgb8())
-            } else {
-                image
-            };
-            let mut bytes = Vec::new();
-            image
-                .write_to(&mut Cursor::new(&mut bytes), format)
-                .map_err(|e| ImagingError::Encode(e.to_string()))?;
-            Ok(Processed {
-                bytes,
-                kind: out_kind,
-                encoder: "image".into(),
-                ..keep_original()
-            })
-        }
-    }
+        resized,
+        orientation_applied: oriented,
+        encoder: enc.name().to_string(),
+        variants,
+        frames: 1,
+        timings,
+    })
 }
 
-fn decode(input: &[u8], kind: ImageKind, limits: &Limits) -> Result<DynamicImage, ImagingError> {
-    let corrupt = |e: image::ImageError| ImagingError::Corrupt {
-        detail: e.to_string(),
-    };
-    if kind == ImageKind::Avif {
-        return Err(ImagingError::Unsupported {
-            hint: "AVIF is not supported yet; convert it to PNG or WebP".into(),
-        });
-    }
-    let reader = || {
-        ImageReader::new(Cursor::new(input))
-            .with_guessed_format()
-            .map_err(|e| ImagingError::Corrupt {
-                detail: e.to_string(),
-            })
-    };
-    let (width, height) = reader()?.into_dimensions().map_err(corrupt)?;
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(ImagingError::TooManyPixels {
-            width,
-            height,
-            limit: limits.max_pixels,
-        });
-    }
-    let mut decode_limits = image::Limits::default();
-    decode_limits.max_image_width = Some(width);
-    decode_limits.max_image_height = Some(height);
-    decode_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
-    let mut reader = reader()?;
-    reader.limits(decode_limits);
-    reader.decode().map_err(corrupt)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn encode_webp(image: &DynamicImage, quality: u8) -> Result<Vec<u8>, ImagingError> {
-    let image = if image.color().has_alpha() {
-        DynamicImage::ImageRgba8(image.to_rgba8())
-    } else {
-        DynamicImage::ImageRgb8(image.to_rgb8())
-    };
-    let encoder =
-        webp::Encoder::from_image(&image).map_err(|e| ImagingError::Encode(e.to_string()))?;
-    Ok(encoder.encode(f32::from(quality)).to_vec())
+    #[test]
+    fn output_format_parses_case_insensitively_and_lists_valid_values_on_error() {
+        assert_eq!("WebP".parse::<OutputFormat>().unwrap(), OutputFormat::Webp);
+        assert_eq!(
+            " auto ".parse::<OutputFormat>().unwrap(),
+            OutputFormat::Auto
+        );
+        assert_eq!("JPG".parse::<OutputFormat>().unwrap(), OutputFormat::Jpeg);
+        let err = "tiff".parse::<OutputFormat>().unwrap_err().to_string();
+        assert!(err.contains("auto, webp, original, png, jpeg"), "{err}");
+        for f in OutputFormat::ALL {
+            assert_eq!(f.to_string().parse::<OutputFormat>().unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn output_format_serializes_lowercase() {
+        assert_eq!(
+            serde_json::to_string(&OutputFormat::Original).unwrap(),
+            "\"original\""
+        );
+        let f: OutputFormat = serde_json::from_str("\"png\"").unwrap();
+        assert_eq!(f, OutputFormat::Png);
+    }
+
+    #[test]
+    fn image_kinds_have_content_types_and_extensions() {
+        assert_eq!(ImageKind::Svg.content_type(), "image/svg+xml");
+        assert_eq!(ImageKind::Jpeg.extension(), "jpg");
+        assert_eq!(ImageKind::Webp.content_type(), "image/webp");
+    }
+
+    #[test]
+    fn out_of_range_quality_is_a_parameter_error() {
+        let opts = ProcessOptions {
+            quality: 0,
+            ..Default::default()
+        };
+        let err = process(b"\x89PNG\r\n\x1a\n", &opts).unwrap_err();
+        assert_eq!(err.kind(), "invalid_parameter");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_sniffing() {
+        let opts = ProcessOptions {
+            limits: Limits {
+                max_input_bytes: 4,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let err = process(b"0123456789", &opts).unwrap_err();
+        assert_eq!(err.kind(), "input_too_large");
+        assert!(err.to_string().contains("MAX_INPUT_BYTES"));
+    }
 }

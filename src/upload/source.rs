@@ -28,7 +28,7 @@ pub(super) async fn read_staged(
         )));
     }
     if info.size > max_bytes as u64 {
-        return Err(ImagingError::TooManyBytes {
+        return Err(ImagingError::InputTooLarge {
             bytes: usize::try_from(info.size).unwrap_or(usize::MAX),
             limit: max_bytes,
         }
@@ -158,7 +158,7 @@ pub(super) async fn read_allowed_file(
         )));
     }
     if metadata.len() > max_bytes as u64 {
-        return Err(ImagingError::TooManyBytes {
+        return Err(ImagingError::InputTooLarge {
             bytes: usize::try_from(metadata.len()).unwrap_or(usize::MAX),
             limit: max_bytes,
         }

@@ -50,7 +50,7 @@ impl Uploader {
         if let Some(bytes) = request.bytes
             && bytes > max_bytes as u64
         {
-            return Err(ImagingError::TooManyBytes {
+            return Err(ImagingError::InputTooLarge {
                 bytes: usize::try_from(bytes).unwrap_or(usize::MAX),
                 limit: max_bytes,
             }
