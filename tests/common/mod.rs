@@ -12,6 +12,8 @@ use s3_upload_mcp::serve::{Backend, backend};
 use s3_upload_mcp::upload::Uploader;
 use serde_json::{Value, json};
 
+pub mod fault;
+
 pub const ACCEPT: &str = "application/json, text/event-stream";
 
 /// The corpus shared by the project (`../shared/corpus`), read in place.
