@@ -462,3 +462,42 @@ async fn hostile_input_in_parallel_leaves_the_server_healthy() {
     assert_eq!(health.status(), 200);
     assert!(server.stored_objects("uploads").is_empty());
 }
+
+/// Inputs that crashed a fuzz target (fuzz/regressions/<target>/), replayed through the HTTP
+/// endpoint. process_image inputs start with one byte of options for the fuzzer; the image is
+/// the rest.
+///
+/// `webp-encoder-panic-wide-gif`: a GIF frame wider than 16383 px (still under MAX_PIXELS) made
+/// the `webp` crate's `Encoder::encode` panic on VP8_ENC_ERROR_BAD_DIMENSION. The pipeline runs
+/// in `spawn_blocking`, so the server survived and answered a tool error ("internal error"); the
+/// imaging rewrite encodes through `encode_advanced`, which returns that as an error instead.
+#[tokio::test]
+async fn fuzz_crashes_are_answered_with_tool_errors_and_the_server_survives() {
+    let server = TestServer::start().await;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/process_image");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let input = std::fs::read(&path).unwrap();
+        let result = server
+            .call_tool(
+                "upload_image_to_s3",
+                json!({"data": b64(&input[1..]), "filename": "fuzz.gif", "max_width": 0, "max_height": 0}),
+            )
+            .await;
+        assert_eq!(
+            result["isError"],
+            json!(true),
+            "{}: {result}",
+            path.display()
+        );
+        replayed += 1;
+    }
+    assert!(replayed > 0);
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(server.stored_objects("uploads").is_empty());
+}
