@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-
 use std::time::Duration;
 
 use crate::auth::AuthMode;
@@ -107,6 +106,8 @@ pub struct Config {
     pub metrics_namespace: String,
     /// Directories a `path` source may read from (set by `stdio --allow-dir`); empty = `path` refused.
     pub allowed_dirs: Vec<std::path::PathBuf>,
+    /// Retries, timeouts and the circuit breaker around the object store.
+    pub storage_tuning: StorageTuning,
 }
 
 /// A configuration variable that is missing or malformed; the message names the variable and the fix.
@@ -307,6 +308,173 @@ impl Config {
                 1_000_000..=u64::MAX,
             )?,
             allowed_dirs: Vec::new(),
+            storage_tuning: StorageTuning::from_env(&env)?,
+        })
+    }
+}
+
+/// How the S3 client copes with a slow or failing store: the SDK's own retry and timeout
+/// machinery, plus a per-process circuit breaker (see `storage::breaker`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageTuning {
+    /// Attempts per S3 call including the first (`S3_MAX_ATTEMPTS`, default 3; 1 = no retries).
+    pub max_attempts: u32,
+    /// `standard` (exponential backoff with jitter) or `adaptive` (also rate-limits the client
+    /// when S3 throttles) (`S3_RETRY_MODE`, default standard).
+    pub retry_mode: RetryMode,
+    /// First backoff before a retry; doubles per attempt with full jitter (`S3_RETRY_INITIAL_BACKOFF_MS`, 1000).
+    pub initial_backoff: Duration,
+    /// Longest backoff between attempts (`S3_RETRY_MAX_BACKOFF_MS`, 20000).
+    pub max_backoff: Duration,
+    /// Time to establish a TCP/TLS connection (`S3_CONNECT_TIMEOUT_MS`, 3000).
+    pub connect_timeout: Duration,
+    /// One attempt, from sending to the last response byte (`S3_ATTEMPT_TIMEOUT_MS`,
+    /// default 10000 or the operation timeout if smaller). A stalled attempt is cut here and retried.
+    pub attempt_timeout: Duration,
+    /// A whole call including every retry and backoff (`S3_OPERATION_TIMEOUT_MS`, 30000): the
+    /// longest an upload waits for S3 before it reports "storage unavailable".
+    pub operation_timeout: Duration,
+    /// Consecutive failed S3 calls (5xx, throttling, timeouts, connection errors; not 4xx) that
+    /// open the circuit breaker (`CIRCUIT_BREAKER_THRESHOLD`, 5; 0 disables the breaker).
+    pub breaker_threshold: u32,
+    /// How long an open breaker fails calls fast before letting one probe through
+    /// (`CIRCUIT_BREAKER_COOLDOWN_SECONDS`, 10).
+    pub breaker_cooldown: Duration,
+}
+
+/// The SDK retry mode, without the SDK type (config knows no AWS types).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RetryMode {
+    #[default]
+    Standard,
+    Adaptive,
+}
+
+impl Default for StorageTuning {
+    fn default() -> Self {
+        StorageTuning {
+            max_attempts: 3,
+            retry_mode: RetryMode::Standard,
+            initial_backoff: Duration::from_millis(1000),
+            max_backoff: Duration::from_millis(20_000),
+            connect_timeout: Duration::from_millis(3000),
+            attempt_timeout: Duration::from_millis(10_000),
+            operation_timeout: Duration::from_millis(30_000),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(10),
+        }
+    }
+}
+
+impl StorageTuning {
+    const MAX_ATTEMPTS_LIMIT: u32 = 10;
+    const MAX_COOLDOWN_SECONDS: u64 = 3600;
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = StorageTuning::default();
+        let millis = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match env.parse::<u64>(var)? {
+                None => Ok(default),
+                Some(0) => Err(ConfigError {
+                    var,
+                    message: format!(
+                        "is 0; use a positive number of milliseconds (default {})",
+                        default.as_millis()
+                    ),
+                }),
+                Some(ms) => Ok(Duration::from_millis(ms)),
+            }
+        };
+
+        let max_attempts = env
+            .parse::<u32>("S3_MAX_ATTEMPTS")?
+            .unwrap_or(defaults.max_attempts);
+        if !(1..=Self::MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+            return Err(ConfigError {
+                var: "S3_MAX_ATTEMPTS",
+                message: format!(
+                    "is {max_attempts}; use 1 (no retries) to {} attempts (3 is the default)",
+                    Self::MAX_ATTEMPTS_LIMIT
+                ),
+            });
+        }
+        let retry_mode = match env.string("S3_RETRY_MODE").as_deref() {
+            None => defaults.retry_mode,
+            Some(v) if v.eq_ignore_ascii_case("standard") => RetryMode::Standard,
+            Some(v) if v.eq_ignore_ascii_case("adaptive") => RetryMode::Adaptive,
+            Some(v) => {
+                return Err(ConfigError {
+                    var: "S3_RETRY_MODE",
+                    message: format!("is {v:?}; use `standard` or `adaptive`"),
+                });
+            }
+        };
+        let initial_backoff = millis("S3_RETRY_INITIAL_BACKOFF_MS", defaults.initial_backoff)?;
+        let max_backoff = millis("S3_RETRY_MAX_BACKOFF_MS", defaults.max_backoff)?;
+        if initial_backoff > max_backoff {
+            return Err(ConfigError {
+                var: "S3_RETRY_INITIAL_BACKOFF_MS",
+                message: format!(
+                    "is {} ms, more than S3_RETRY_MAX_BACKOFF_MS ({} ms); lower it or raise the maximum",
+                    initial_backoff.as_millis(),
+                    max_backoff.as_millis()
+                ),
+            });
+        }
+        let operation_timeout = millis("S3_OPERATION_TIMEOUT_MS", defaults.operation_timeout)?;
+        // Defaults never exceed a shorter operation budget; explicit values that do are refused.
+        let connect_timeout = millis(
+            "S3_CONNECT_TIMEOUT_MS",
+            defaults.connect_timeout.min(operation_timeout),
+        )?;
+        let attempt_timeout = millis(
+            "S3_ATTEMPT_TIMEOUT_MS",
+            defaults.attempt_timeout.min(operation_timeout),
+        )?;
+        for (var, value) in [
+            ("S3_ATTEMPT_TIMEOUT_MS", attempt_timeout),
+            ("S3_CONNECT_TIMEOUT_MS", connect_timeout),
+        ] {
+            if value > operation_timeout {
+                return Err(ConfigError {
+                    var,
+                    message: format!(
+                        "is {} ms, longer than S3_OPERATION_TIMEOUT_MS ({} ms), which bounds the whole call; \
+                         lower it or raise S3_OPERATION_TIMEOUT_MS",
+                        value.as_millis(),
+                        operation_timeout.as_millis()
+                    ),
+                });
+            }
+        }
+
+        let breaker_threshold = env
+            .parse::<u32>("CIRCUIT_BREAKER_THRESHOLD")?
+            .unwrap_or(defaults.breaker_threshold);
+        let cooldown_seconds = env
+            .parse::<u64>("CIRCUIT_BREAKER_COOLDOWN_SECONDS")?
+            .unwrap_or(defaults.breaker_cooldown.as_secs());
+        if !(1..=Self::MAX_COOLDOWN_SECONDS).contains(&cooldown_seconds) {
+            return Err(ConfigError {
+                var: "CIRCUIT_BREAKER_COOLDOWN_SECONDS",
+                message: format!(
+                    "is {cooldown_seconds}; use 1 to {} seconds (10 is the default); \
+                     to turn the breaker off set CIRCUIT_BREAKER_THRESHOLD=0",
+                    Self::MAX_COOLDOWN_SECONDS
+                ),
+            });
+        }
+
+        Ok(StorageTuning {
+            max_attempts,
+            retry_mode,
+            initial_backoff,
+            max_backoff,
+            connect_timeout,
+            attempt_timeout,
+            operation_timeout,
+            breaker_threshold,
+            breaker_cooldown: Duration::from_secs(cooldown_seconds),
         })
     }
 }
@@ -576,6 +744,146 @@ mod tests {
             let err = config(RunMode::Serve, StoreKind::Embedded, &[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
             assert!(err.to_string().starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn storage_tuning_defaults_match_the_documented_values() {
+        let c = config(RunMode::Serve, StoreKind::Embedded, &[]).unwrap();
+        let t = &c.storage_tuning;
+        assert_eq!(t, &StorageTuning::default());
+        assert_eq!(t.max_attempts, 3);
+        assert_eq!(t.retry_mode, RetryMode::Standard);
+        assert_eq!(t.connect_timeout, Duration::from_millis(3000));
+        assert_eq!(t.attempt_timeout, Duration::from_millis(10_000));
+        assert_eq!(t.operation_timeout, Duration::from_millis(30_000));
+        assert_eq!(t.breaker_threshold, 5);
+        assert_eq!(t.breaker_cooldown, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn storage_tuning_reads_every_variable() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[
+                ("S3_MAX_ATTEMPTS", "5"),
+                ("S3_RETRY_MODE", "Adaptive"),
+                ("S3_RETRY_INITIAL_BACKOFF_MS", "50"),
+                ("S3_RETRY_MAX_BACKOFF_MS", "400"),
+                ("S3_CONNECT_TIMEOUT_MS", "250"),
+                ("S3_ATTEMPT_TIMEOUT_MS", "800"),
+                ("S3_OPERATION_TIMEOUT_MS", "4000"),
+                ("CIRCUIT_BREAKER_THRESHOLD", "0"),
+                ("CIRCUIT_BREAKER_COOLDOWN_SECONDS", "2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage_tuning,
+            StorageTuning {
+                max_attempts: 5,
+                retry_mode: RetryMode::Adaptive,
+                initial_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(400),
+                connect_timeout: Duration::from_millis(250),
+                attempt_timeout: Duration::from_millis(800),
+                operation_timeout: Duration::from_millis(4000),
+                breaker_threshold: 0,
+                breaker_cooldown: Duration::from_secs(2),
+            }
+        );
+    }
+
+    #[test]
+    fn timeout_defaults_never_exceed_a_shorter_operation_timeout() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[("S3_OPERATION_TIMEOUT_MS", "2000")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage_tuning.attempt_timeout,
+            Duration::from_millis(2000)
+        );
+        assert_eq!(
+            c.storage_tuning.connect_timeout,
+            Duration::from_millis(2000)
+        );
+    }
+
+    #[test]
+    fn bad_storage_tuning_names_the_variable_and_the_fix() {
+        for (vars, var, hint) in [
+            (
+                vec![("S3_MAX_ATTEMPTS", "0")],
+                "S3_MAX_ATTEMPTS",
+                "1 (no retries)",
+            ),
+            (vec![("S3_MAX_ATTEMPTS", "11")], "S3_MAX_ATTEMPTS", "to 10"),
+            (
+                vec![("S3_MAX_ATTEMPTS", "three")],
+                "S3_MAX_ATTEMPTS",
+                "not valid",
+            ),
+            (
+                vec![("S3_RETRY_MODE", "legacy")],
+                "S3_RETRY_MODE",
+                "adaptive",
+            ),
+            (
+                vec![("S3_CONNECT_TIMEOUT_MS", "0")],
+                "S3_CONNECT_TIMEOUT_MS",
+                "positive",
+            ),
+            (
+                vec![("S3_OPERATION_TIMEOUT_MS", "-5")],
+                "S3_OPERATION_TIMEOUT_MS",
+                "not valid",
+            ),
+            (
+                vec![
+                    ("S3_OPERATION_TIMEOUT_MS", "1000"),
+                    ("S3_ATTEMPT_TIMEOUT_MS", "5000"),
+                ],
+                "S3_ATTEMPT_TIMEOUT_MS",
+                "raise S3_OPERATION_TIMEOUT_MS",
+            ),
+            (
+                vec![
+                    ("S3_OPERATION_TIMEOUT_MS", "1000"),
+                    ("S3_CONNECT_TIMEOUT_MS", "3000"),
+                ],
+                "S3_CONNECT_TIMEOUT_MS",
+                "raise S3_OPERATION_TIMEOUT_MS",
+            ),
+            (
+                vec![
+                    ("S3_RETRY_INITIAL_BACKOFF_MS", "5000"),
+                    ("S3_RETRY_MAX_BACKOFF_MS", "100"),
+                ],
+                "S3_RETRY_INITIAL_BACKOFF_MS",
+                "raise the maximum",
+            ),
+            (
+                vec![("CIRCUIT_BREAKER_THRESHOLD", "-1")],
+                "CIRCUIT_BREAKER_THRESHOLD",
+                "not valid",
+            ),
+            (
+                vec![("CIRCUIT_BREAKER_COOLDOWN_SECONDS", "0")],
+                "CIRCUIT_BREAKER_COOLDOWN_SECONDS",
+                "CIRCUIT_BREAKER_THRESHOLD=0",
+            ),
+        ] {
+            let err = config(RunMode::Serve, StoreKind::Embedded, &vars).unwrap_err();
+            assert_eq!(err.var, var, "{vars:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(var) && text.contains(hint),
+                "{vars:?}: {text}"
+            );
         }
     }
 

@@ -1,5 +1,6 @@
 //! Object storage: the only place that knows the S3 SDK. Plain Rust types in and out.
 
+pub mod breaker;
 pub mod keys;
 pub mod urls;
 
@@ -127,6 +128,11 @@ impl StorageError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        if let Some(open) = breaker_refusal(std::error::Error::source(&err)) {
+            return StorageError::Unavailable {
+                detail: open.to_string(),
+            };
+        }
         match &err {
             SdkError::ServiceError(service) => {
                 let e = service.err();
@@ -165,6 +171,52 @@ impl StorageError {
             },
         }
     }
+}
+
+/// The breaker's fail-fast refusal, if that is what `err` is (it arrives wrapped by the SDK).
+fn breaker_refusal<'a>(
+    source: Option<&'a (dyn std::error::Error + 'static)>,
+) -> Option<&'a breaker::BreakerOpen> {
+    let mut current = source;
+    while let Some(e) = current {
+        if let Some(open) = e.downcast_ref::<breaker::BreakerOpen>() {
+            return Some(open);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The SDK's own retry (standard/adaptive, exponential backoff with jitter), timeouts, and the
+/// per-process circuit breaker, from `StorageTuning`. Each client gets its own retry token bucket
+/// instead of the SDK's process-wide one, so one client's retry storm cannot starve another's.
+fn resilience(
+    s3: aws_sdk_s3::config::Builder,
+    tuning: &crate::config::StorageTuning,
+) -> aws_sdk_s3::config::Builder {
+    use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
+    use aws_sdk_s3::config::timeout::TimeoutConfig;
+    let retry = match tuning.retry_mode {
+        crate::config::RetryMode::Standard => RetryConfig::standard(),
+        crate::config::RetryMode::Adaptive => RetryConfig::adaptive(),
+    }
+    .with_max_attempts(tuning.max_attempts)
+    .with_initial_backoff(tuning.initial_backoff)
+    .with_max_backoff(tuning.max_backoff);
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(tuning.connect_timeout)
+        .operation_attempt_timeout(tuning.attempt_timeout)
+        .operation_timeout(tuning.operation_timeout)
+        .build();
+    let breaker = std::sync::Arc::new(breaker::CircuitBreaker::new(
+        tuning.breaker_threshold,
+        tuning.breaker_cooldown,
+        tuning.operation_timeout,
+    ));
+    s3.retry_config(retry)
+        .timeout_config(timeouts)
+        .retry_partition(RetryPartition::custom("s3-upload-mcp").build())
+        .interceptor(breaker::BreakerInterceptor::new(breaker))
 }
 
 /// Static credentials for a store the process runs itself (the embedded server).
@@ -207,6 +259,7 @@ impl Storage {
         let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
             .region(Region::new(region.clone()))
             .force_path_style(config.force_path_style);
+        s3 = resilience(s3, &config.storage_tuning);
         if let Some(endpoint) = &config.s3_endpoint_url {
             s3 = s3.endpoint_url(endpoint);
         }

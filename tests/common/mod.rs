@@ -9,10 +9,14 @@ use std::sync::Arc;
 use base64::Engine as _;
 use s3_upload_mcp::app::Services;
 use s3_upload_mcp::config::{Config, RunMode, StoreKind};
+use s3_upload_mcp::local::EmbeddedStore;
 use s3_upload_mcp::serve::{Backend, backend};
+use s3_upload_mcp::storage::Storage;
 use s3_upload_mcp::telemetry::AuditSink;
 use s3_upload_mcp::upload::Uploader;
 use serde_json::{Value, json};
+
+pub mod fault;
 
 pub const ACCEPT: &str = "application/json, text/event-stream";
 
@@ -36,7 +40,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub uploader: Arc<Uploader>,
     data_dir: tempfile::TempDir,
-    _backend_store: Option<s3_upload_mcp::local::EmbeddedStore>,
+    _backend_store: Option<EmbeddedStore>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -67,11 +71,21 @@ impl TestServer {
         } = backend(config, StoreKind::Embedded, data_dir.path(), loopback)
             .await
             .expect("embedded store starts");
+        Self::serve(config, storage, embedded, data_dir).await
+    }
+
+    /// Serves the app on a loopback port for an already connected storage.
+    pub async fn serve(
+        config: Config,
+        storage: Storage,
+        store: Option<EmbeddedStore>,
+        data_dir: tempfile::TempDir,
+    ) -> Self {
         let services = Services::build(config, storage, AuditSink::Stderr)
             .await
             .expect("services start");
         let uploader = services.uploader.clone();
-        let listener = tokio::net::TcpListener::bind(loopback).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = s3_upload_mcp::app::app(services);
         let served = app
@@ -86,7 +100,7 @@ impl TestServer {
             http: reqwest::Client::new(),
             uploader,
             data_dir,
-            _backend_store: embedded,
+            _backend_store: store,
             server,
         }
     }

@@ -1,0 +1,503 @@
+//! Hostile input through the real HTTP endpoint: malformed JSON-RPC of every shape, wrong types,
+//! huge and deeply nested values, traversal and NUL bytes in keys and names, disallowed buckets,
+//! out-of-range numbers, unknown formats, truncated and bomb images. None may produce a 5xx or a
+//! panic, none may write an object, and the server must be healthy afterwards.
+
+mod common;
+
+use base64::Engine as _;
+use common::{ACCEPT, TestServer, corpus_base64};
+use serde_json::{Value, json};
+
+/// What goes over the wire.
+enum Body {
+    /// Bytes exactly as given.
+    Raw(Vec<u8>),
+    /// A JSON-RPC message.
+    Rpc(Value),
+    /// `tools/call` of upload_image_to_s3 with these arguments.
+    Upload(Value),
+}
+
+struct Case {
+    name: &'static str,
+    body: Body,
+    /// False for odd-but-harmless input the server may accept (it still must not 5xx).
+    must_refuse: bool,
+}
+
+impl Case {
+    /// Accepting this input is fine; answering it with a 5xx or a panic is not.
+    fn may_be_accepted(mut self) -> Self {
+        self.must_refuse = false;
+        self
+    }
+}
+
+fn raw(name: &'static str, body: impl Into<Vec<u8>>) -> Case {
+    Case {
+        name,
+        body: Body::Raw(body.into()),
+        must_refuse: true,
+    }
+}
+
+fn rpc(name: &'static str, message: Value) -> Case {
+    Case {
+        name,
+        body: Body::Rpc(message),
+        must_refuse: true,
+    }
+}
+
+fn upload(name: &'static str, arguments: Value) -> Case {
+    Case {
+        name,
+        body: Body::Upload(arguments),
+        must_refuse: true,
+    }
+}
+
+fn nested(depth: usize) -> String {
+    format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"upload_image_to_s3\",\"arguments\":{{\"filename\":\"a.png\",\"data\":{}{}}}}}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    )
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A PNG that is only a signature and an IHDR claiming 100000×100000 pixels.
+fn png_header_bomb() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    png.extend_from_slice(&(ihdr.len() as u32).to_be_bytes());
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend_from_slice(&ihdr);
+    png.extend_from_slice(&chunk);
+    png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn cases() -> Vec<Case> {
+    let png = corpus_base64("images/with-alpha.png");
+    let ok = |extra: Value| {
+        let mut args = json!({"data": png, "filename": "a.png"});
+        for (k, v) in extra.as_object().unwrap() {
+            args[k] = v.clone();
+        }
+        args
+    };
+    vec![
+        // Malformed JSON-RPC.
+        raw("empty body", ""),
+        raw("whitespace body", "   \n "),
+        raw("JSON null", "null"),
+        raw("bare string", "\"tools/call\""),
+        raw("bare number", "42"),
+        raw("empty object", "{}"),
+        raw("empty batch", "[]"),
+        raw("batch of junk", "[1, \"two\", null, {}]"),
+        raw(
+            "truncated message",
+            "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/call\", \"params\": {\"name\": \"upl",
+        ),
+        raw(
+            "invalid UTF-8",
+            b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"\xff\xfe\"}".to_vec(),
+        ),
+        raw(
+            "NUL byte in the body",
+            b"{\"jsonrpc\": \"2.0\",\0 \"id\": 1}".to_vec(),
+        ),
+        raw("nesting 100 000 deep", nested(100_000)),
+        raw("nesting 120 deep (under the parser's limit)", nested(120)),
+        rpc(
+            "wrong jsonrpc version",
+            json!({"jsonrpc": "1.0", "id": 1, "method": "tools/list"}),
+        ),
+        rpc(
+            "no jsonrpc member",
+            json!({"id": 1, "method": "tools/list"}),
+        ),
+        rpc(
+            "object as id",
+            json!({"jsonrpc": "2.0", "id": {"x": 1}, "method": "tools/list"}),
+        ),
+        rpc(
+            "method is a number",
+            json!({"jsonrpc": "2.0", "id": 1, "method": 7}),
+        ),
+        rpc(
+            "unknown method",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "s3/deleteBucket"}),
+        ),
+        rpc(
+            "1 MB method name",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "x".repeat(1 << 20)}),
+        ),
+        rpc(
+            "params is a string",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": "upload"}),
+        ),
+        rpc(
+            "tool name is a number",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": 5}}),
+        ),
+        rpc(
+            "arguments is an array",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": "upload_image_to_s3", "arguments": [1, 2]}}),
+        ),
+        rpc(
+            "arguments is null",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                   "params": {"name": "upload_image_to_s3", "arguments": null}}),
+        ),
+        rpc(
+            "a response sent as a request",
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"ok": true}}),
+        ),
+        rpc(
+            "notification of tools/call",
+            json!({"jsonrpc": "2.0", "method": "tools/call",
+                   "params": {"name": "upload_image_to_s3", "arguments": ok(json!({}))}}),
+        ),
+        // Wrong types.
+        upload("no arguments", json!({})),
+        upload(
+            "data is a number",
+            json!({"data": 123, "filename": "a.png"}),
+        ),
+        upload(
+            "data is an object",
+            json!({"data": {"b64": png}, "filename": "a.png"}),
+        ),
+        upload(
+            "filename is an object",
+            ok(json!({"filename": {"name": "a.png"}})),
+        ),
+        upload("quality is a string", ok(json!({"quality": "high"}))),
+        upload("quality is a float", ok(json!({"quality": 80.5}))),
+        upload("quality is negative", ok(json!({"quality": -1}))),
+        upload("quality is huge", ok(json!({"quality": 1e20}))),
+        upload("quality is 0", ok(json!({"quality": 0}))),
+        upload("quality is 101", ok(json!({"quality": 101}))),
+        upload("max_width is negative", ok(json!({"max_width": -5}))),
+        upload(
+            "max_width overflows u32",
+            ok(json!({"max_width": 1u64 << 40})),
+        ),
+        upload("format is unknown", ok(json!({"format": "bmp"}))),
+        upload("format is a number", ok(json!({"format": 3}))),
+        upload("unknown argument", ok(json!({"acl": "public-read"}))),
+        // Huge strings.
+        upload(
+            "1 MB filename",
+            ok(json!({"filename": "a".repeat(1 << 20)})),
+        ),
+        upload(
+            "3 MB of non-base64 data",
+            json!({"data": "!".repeat(3 << 20), "filename": "a.png"}),
+        ),
+        upload("5000-byte key", ok(json!({"key": "k/".repeat(2500)}))),
+        // Traversal, NUL and control bytes in keys, prefixes, filenames and buckets.
+        upload(
+            "key ../../etc/passwd",
+            ok(json!({"key": "../../etc/passwd"})),
+        ),
+        upload(
+            "key with backslash traversal",
+            ok(json!({"key": "..\\..\\windows\\x.png"})),
+        ),
+        // S3 keys are literal: "%2e%2e" is a name, not "..", and the returned URL escapes the '%'
+        // (checked in `encoded_traversal_is_a_literal_name_in_an_escaped_url`).
+        upload(
+            "key with encoded traversal",
+            ok(json!({"key": "%2e%2e/%2e%2e/x.png"})),
+        )
+        .may_be_accepted(),
+        upload("absolute key", ok(json!({"key": "/etc/passwd"}))),
+        upload("key with NUL", ok(json!({"key": "a\u{0}b.png"}))),
+        upload("key with newline", ok(json!({"key": "a\nb.png"}))),
+        upload("prefix ../..", ok(json!({"prefix": "../.."}))),
+        upload("prefix with NUL", ok(json!({"prefix": "x\u{0}y"}))),
+        upload(
+            "key into the staging area",
+            ok(json!({"key": "../_staging/x.png"})),
+        ),
+        upload("filename with NUL", ok(json!({"filename": "a\u{0}.png"}))),
+        upload(
+            "filename with header injection",
+            ok(json!({"filename": "a.png\r\nx-amz-acl: public-read"})),
+        ),
+        upload("filename is empty", ok(json!({"filename": ""}))),
+        upload("filename is whitespace", ok(json!({"filename": "   "}))),
+        // Buckets.
+        upload(
+            "disallowed bucket",
+            ok(json!({"bucket": "someone-elses-bucket"})),
+        ),
+        upload("bucket with traversal", ok(json!({"bucket": "../uploads"}))),
+        upload("bucket with NUL", ok(json!({"bucket": "uploads\u{0}"}))),
+        upload(
+            "bucket as URL",
+            ok(json!({"bucket": "http://169.254.169.254/latest"})),
+        ),
+        // Sources.
+        upload("empty data", json!({"data": "", "filename": "a.png"})),
+        upload(
+            "data that decodes to nothing",
+            json!({"data": "====", "filename": "a.png"}),
+        ),
+        upload(
+            "path source over HTTP",
+            json!({"path": "/etc/passwd", "filename": "a.png"}),
+        ),
+        upload("data and path", ok(json!({"path": "/etc/passwd"}))),
+        upload(
+            "data URI that is not base64",
+            json!({"data": "data:image/png,notbase64", "filename": "a.png"}),
+        ),
+        upload(
+            "HTML in a data URI",
+            json!({"data": format!("data:text/html;base64,{}", b64(b"<script>alert(1)</script>")), "filename": "a.png"}),
+        ),
+        // Images that are not what they claim, broken, or bombs.
+        upload(
+            "text pretending to be PNG",
+            json!({"data": b64(b"hello world"), "filename": "a.png"}),
+        ),
+        upload(
+            "PNG signature only",
+            json!({"data": b64(b"\x89PNG\r\n\x1a\n"), "filename": "a.png"}),
+        ),
+        upload(
+            "truncated PNG",
+            json!({"data": corpus_base64("bad/truncated.png"), "filename": "t.png"}),
+        ),
+        // The JPEG decoder pads a truncated scan with grey; the image is stored as received.
+        upload(
+            "truncated JPEG",
+            json!({"data": corpus_base64("bad/truncated.jpg"), "filename": "t.jpg"}),
+        )
+        .may_be_accepted(),
+        upload(
+            "corrupt JPEG header",
+            json!({"data": corpus_base64("bad/corrupt-header.jpg"), "filename": "c.jpg"}),
+        ),
+        upload(
+            "20000×14000 JPEG bomb",
+            json!({"data": corpus_base64("bad/giant-image.jpg"), "filename": "g.jpg"}),
+        ),
+        upload(
+            "65536×65536 PNG bomb",
+            json!({"data": corpus_base64("bad/65536-uint32-limit.png"), "filename": "b.png"}),
+        ),
+        upload(
+            "IHDR-only 100000×100000 PNG",
+            json!({"data": b64(&png_header_bomb()), "filename": "h.png"}),
+        ),
+    ]
+}
+
+/// True when the answer refuses the request: an HTTP 4xx, a JSON-RPC error, or a tool error.
+fn refused(status: u16, body: &str) -> bool {
+    if (400..500).contains(&status) {
+        return true;
+    }
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return false;
+    };
+    value.get("error").is_some() || value["result"]["isError"] == json!(true)
+}
+
+#[tokio::test]
+async fn hostile_input_never_yields_a_5xx_or_an_object_and_the_server_stays_healthy() {
+    let server = TestServer::start().await;
+    let cases = cases();
+    assert!(cases.len() >= 30);
+    let mut problems = Vec::new();
+    let mut accepted = 0;
+    for case in &cases {
+        let body = match &case.body {
+            Body::Raw(bytes) => bytes.clone(),
+            Body::Rpc(message) => message.to_string().into_bytes(),
+            Body::Upload(arguments) => json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                "params": {"name": "upload_image_to_s3", "arguments": arguments}})
+            .to_string()
+            .into_bytes(),
+        };
+        let response = server
+            .http
+            .post(server.mcp_url())
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .body(body)
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!(
+                    "{}: no answer ({e}) — did the server panic?",
+                    case.name
+                ));
+                continue;
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let shown: String = text.chars().take(300).collect();
+        if status >= 500 {
+            problems.push(format!("{}: HTTP {status}: {shown}", case.name));
+        } else if !refused(status, &text) {
+            accepted += 1;
+            if case.must_refuse && status != 202 {
+                // 202 is the only acceptable non-refusal: a notification has no answer to carry one.
+                problems.push(format!(
+                    "{}: accepted with HTTP {status}: {shown}",
+                    case.name
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    let tolerated = cases.iter().filter(|c| !c.must_refuse).count();
+    assert!(
+        server.stored_objects("uploads").len() <= tolerated,
+        "hostile input wrote {:?}",
+        server.stored_objects("uploads")
+    );
+    let written = server.stored_objects("uploads").len();
+
+    // Still healthy, and still working.
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let result = server
+        .call_tool(
+            "upload_image_to_s3",
+            json!({"data": corpus_base64("images/with-alpha.png"), "filename": "ok.png"}),
+        )
+        .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    assert_eq!(server.stored_objects("uploads").len(), written + 1);
+    eprintln!(
+        "{} hostile cases, {accepted} accepted (tolerated: {tolerated})",
+        cases.len()
+    );
+}
+
+#[tokio::test]
+async fn encoded_traversal_is_a_literal_name_in_an_escaped_url() {
+    let server = TestServer::start().await;
+    let result = server
+        .call_tool(
+            "upload_image_to_s3",
+            json!({"data": corpus_base64("images/with-alpha.png"), "filename": "a.png",
+                   "key": "%2e%2e/%2e%2e/x.png"}),
+        )
+        .await;
+    if result["isError"] == json!(true) {
+        return; // Refusing it is fine too.
+    }
+    let outcome = &result["structuredContent"];
+    assert_eq!(outcome["key"], "images/%2e%2e/%2e%2e/x.png");
+    let url = outcome["url"].as_str().unwrap();
+    assert!(url.contains("/images/%252e%252e/%252e%252e/x.png"), "{url}");
+    assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
+}
+
+/// The same hostile tool calls, sixteen at a time, do not knock the server over either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_input_in_parallel_leaves_the_server_healthy() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let mut calls = tokio::task::JoinSet::new();
+    for case in cases() {
+        let Body::Upload(arguments) = case.body else {
+            continue;
+        };
+        if !case.must_refuse {
+            continue;
+        }
+        let server = server.clone();
+        calls.spawn(async move {
+            let response = server
+                .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": "upload_image_to_s3", "arguments": arguments}}))
+                .await;
+            (case.name, response.status().as_u16())
+        });
+    }
+    while let Some(joined) = calls.join_next().await {
+        let (name, status) = joined.expect("no panic");
+        assert!(status < 500, "{name}: HTTP {status}");
+    }
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(server.stored_objects("uploads").is_empty());
+}
+
+/// Inputs that crashed a fuzz target (fuzz/regressions/<target>/), replayed through the HTTP
+/// endpoint. process_image inputs start with one byte of options for the fuzzer; the image is
+/// the rest.
+///
+/// `webp-encoder-panic-wide-gif`: a GIF frame wider than 16383 px (still under MAX_PIXELS) made
+/// the `webp` crate's `Encoder::encode` panic on VP8_ENC_ERROR_BAD_DIMENSION. The pipeline runs
+/// in `spawn_blocking`, so the server survived and answered a tool error ("internal error"); the
+/// imaging rewrite encodes through `encode_advanced`, which returns that as an error instead.
+#[tokio::test]
+async fn fuzz_crashes_are_answered_with_tool_errors_and_the_server_survives() {
+    let server = TestServer::start().await;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/process_image");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let input = std::fs::read(&path).unwrap();
+        let result = server
+            .call_tool(
+                "upload_image_to_s3",
+                json!({"data": b64(&input[1..]), "filename": "fuzz.gif", "max_width": 0, "max_height": 0}),
+            )
+            .await;
+        assert_eq!(
+            result["isError"],
+            json!(true),
+            "{}: {result}",
+            path.display()
+        );
+        replayed += 1;
+    }
+    assert!(replayed > 0);
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(server.stored_objects("uploads").is_empty());
+}
