@@ -10,6 +10,7 @@ pub mod lambda; // the Lambda entry: streaming runner around the app
 pub mod local; // the embedded S3-compatible store for `serve` and tests
 pub mod mcp; // the MCP server: tools, schemas, error mapping
 pub mod serve; // `serve`: the app on a local HTTP server
+pub mod stdio; // `stdio`: MCP over stdin/stdout for local clients, with `path` uploads
 pub mod storage; // S3: put, list, keys, public URLs
 pub mod telemetry; // logging setup
 pub mod upload; // the upload pipeline: source → process → place → store

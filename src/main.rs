@@ -1,9 +1,9 @@
-//! Command line: run under Lambda, serve locally, or process files.
+//! Command line: run under Lambda, serve locally over HTTP, or speak MCP over stdio.
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use s3_upload_mcp::{lambda, serve};
+use s3_upload_mcp::{lambda, serve, stdio};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Serve MCP over HTTP on this machine (embedded S3-compatible store by default).
     Serve(serve::ServeArgs),
+    /// Speak MCP over stdin/stdout for a local client (Claude Desktop); accepts `path` uploads.
+    Stdio(stdio::StdioArgs),
 }
 
 #[tokio::main]
@@ -26,6 +28,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve::run(args).await,
+        Some(Command::Stdio(args)) => stdio::run(args).await,
         None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => lambda::run().await,
         None => {
             let _ = Cli::command().print_help();
