@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real MCP clients against the real binary: the official Python SDK (Streamable HTTP, both the
 # 2026-07-28 discover path and the 2025 initialize handshake, then a stdio session uploading by
-# `path`) and the official TypeScript SDK (Streamable HTTP), against `serve` on free loopback ports.
+# `path`), the official TypeScript SDK (Streamable HTTP) and mcp-remote (Claude Desktop's bridge to
+# remote servers), against `serve` on free loopback ports.
 # Installs the clients itself (python venv in .venv-clients/, `npm ci` in tests/clients/); needs
 # only cargo, python3 and node/npm. Prints `N passed, N failed`; exits non-zero on any failure.
 # Usage: scripts/client-tests.sh
@@ -85,6 +86,11 @@ run "python sdk, streamable http, 2025 initialize handshake" \
   "${venv}/bin/python" "${clients}/py_client.py" --mode legacy http "${url}" "${image}"
 run "typescript sdk, streamable http" \
   node "${clients}/ts_client.mjs" "${url}" "${image}"
+# Claude Desktop's remote setup: mcp-remote bridges stdio to HTTP, with the API key header.
+run "python sdk, stdio through mcp-remote (Claude Desktop remote config)" \
+  "${venv}/bin/python" "${clients}/py_client.py" --mode legacy proxy \
+  --env 'AUTH_HEADER=Bearer local-test-key' --env "MCP_REMOTE_CONFIG_DIR=${tmp}/mcp-auth" \
+  "${image}" -- "${clients}/node_modules/.bin/mcp-remote" "${url}" --header 'Authorization:${AUTH_HEADER}'
 
 # stdio: the corpus is allowed, plus a scratch dir holding a symlink that points outside it.
 mkdir -p "${tmp}/allowed" "${tmp}/elsewhere"

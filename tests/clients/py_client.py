@@ -76,25 +76,37 @@ def check_url_serves(outcome: dict, label: str) -> None:
     check(content_type == outcome.get("content_type"), f"{label}: Content-Type {content_type}", f"result says {outcome.get('content_type')}")
 
 
+async def upload_inline(client: Client, image: Path) -> None:
+    print(f"# connected: protocol {client.protocol_version}, server {client.server_info}")
+    await list_tools(client)
+    buckets = await client.call_tool("list_s3_buckets", {})
+    check(not buckets.is_error and bool(outcome_of(buckets).get("default_bucket")), "list_s3_buckets names a default bucket", error_text(buckets))
+    data = base64.b64encode(image.read_bytes()).decode()
+    result = await client.call_tool("upload_image_to_s3", {"data": data, "filename": image.name})
+    if check(not result.is_error, f"upload_image_to_s3 inline {image.name}", error_text(result)):
+        outcome = outcome_of(result)
+        print(f"# url {outcome['url']} ({outcome['bytes']} bytes, {outcome['width']}x{outcome['height']} {outcome['format']})")
+        check_url_serves(outcome, "inline")
+
+
 async def run_http(args: argparse.Namespace) -> None:
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
-    image = Path(args.image)
     http = httpx2.AsyncClient(headers=headers, timeout=60) if headers else None
     from mcp.client.streamable_http import streamable_http_client
 
     transport = streamable_http_client(args.url, http_client=http) if http else args.url
     async with Client(transport, mode=args.mode) as client:
-        print(f"# connected: protocol {client.protocol_version}, server {client.server_info}")
-        await list_tools(client)
-        buckets = await client.call_tool("list_s3_buckets", {})
-        check(not buckets.is_error and bool(outcome_of(buckets).get("default_bucket")), "list_s3_buckets names a default bucket", error_text(buckets))
-        data = base64.b64encode(image.read_bytes()).decode()
-        result = await client.call_tool("upload_image_to_s3", {"data": data, "filename": image.name})
-        if check(not result.is_error, f"upload_image_to_s3 inline {image.name}", error_text(result)):
-            outcome = outcome_of(result)
-            print(f"# url {outcome['url']} ({outcome['bytes']} bytes, {outcome['width']}x{outcome['height']} {outcome['format']})")
-            check_url_serves(outcome, "inline")
+        await upload_inline(client, Path(args.image))
+
+
+async def run_proxy(args: argparse.Namespace) -> None:
+    """A stdio-to-HTTP bridge (mcp-remote), launched the way Claude Desktop launches it."""
+    command = args.command_line[1:] if args.command_line[:1] == ["--"] else args.command_line
+    env = dict(e.split("=", 1) for e in args.env)
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
+    async with Client(params, mode=args.mode) as client:
+        await upload_inline(client, Path(args.image))
 
 
 async def run_stdio(args: argparse.Namespace) -> None:
@@ -138,6 +150,10 @@ def main() -> int:
     http.add_argument("url")
     http.add_argument("image")
     http.add_argument("--header", action="append", default=[])
+    proxy = sub.add_parser("proxy")
+    proxy.add_argument("image")
+    proxy.add_argument("--env", action="append", default=[], help="NAME=value for the launched command")
+    proxy.add_argument("command_line", nargs=argparse.REMAINDER)
     stdio = sub.add_parser("stdio")
     stdio.add_argument("--bin", dest="binary", required=True)
     stdio.add_argument("--allow-dir", action="append", required=True)
@@ -146,7 +162,7 @@ def main() -> int:
     stdio.add_argument("--escape")
     stdio.add_argument("server_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    runner = run_http if args.command == "http" else run_stdio
+    runner = {"http": run_http, "proxy": run_proxy, "stdio": run_stdio}[args.command]
     try:
         asyncio.run(runner(args))
     except Exception as e:  # noqa: BLE001 - a client that cannot even connect is a failed check
