@@ -20,11 +20,13 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
 import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 EXPECTED_TOOLS = {"upload_image_to_s3", "list_s3_buckets"}
 failures = 0
@@ -105,8 +107,15 @@ async def run_proxy(args: argparse.Namespace) -> None:
     command = args.command_line[1:] if args.command_line[:1] == ["--"] else args.command_line
     env = dict(e.split("=", 1) for e in args.env)
     params = StdioServerParameters(command=command[0], args=command[1:], env=env)
-    async with Client(params, mode=args.mode) as client:
-        await upload_inline(client, Path(args.image))
+    # The bridge logs every message on stderr: keep it, and show it only when something failed.
+    with tempfile.TemporaryFile("w+") as errlog:
+        try:
+            async with Client(stdio_client(params, errlog=errlog), mode=args.mode) as client:
+                await upload_inline(client, Path(args.image))
+        finally:
+            if failures:
+                errlog.seek(0)
+                print("# bridge stderr (last 30 lines):\n" + "".join(errlog.readlines()[-30:]), end="")
 
 
 async def run_stdio(args: argparse.Namespace) -> None:
