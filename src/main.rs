@@ -1,11 +1,11 @@
-//! Command line: run under Lambda, serve locally, or process files.
+//! Command line: run under Lambda, serve locally over HTTP or stdio, or process files.
 
 use std::future::Future;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use s3_upload_mcp::process_cli::{self, ProcessArgs};
-use s3_upload_mcp::{lambda, serve};
+use s3_upload_mcp::{lambda, serve, stdio};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Serve MCP over HTTP on this machine (embedded S3-compatible store by default).
     Serve(serve::ServeArgs),
+    /// Speak MCP over stdin/stdout for a local client (Claude Desktop); accepts `path` uploads.
+    Stdio(stdio::StdioArgs),
     /// Run the image pipeline over local files without uploading.
     Process(ProcessArgs),
 }
@@ -28,6 +30,7 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Some(Command::Serve(args)) => block_on(serve::run(args)),
+        Some(Command::Stdio(args)) => block_on(stdio::run(args)),
         Some(Command::Process(args)) => process_cli::run(args),
         None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => block_on(lambda::run()),
         None => {
