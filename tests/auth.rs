@@ -424,6 +424,7 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
         }
     }
     child.kill().unwrap();
+    child.wait().unwrap();
     let stderr = {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut text).unwrap();

@@ -33,7 +33,7 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(moto_server)
+        let mut child = Command::new(moto_server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -46,6 +46,8 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("moto_server did not listen on {endpoint}");
     }
 }
