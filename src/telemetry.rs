@@ -13,8 +13,10 @@ const DEFAULT_FILTER: &str =
 pub fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // Colour only for a person at a terminal; clients (Claude Desktop) write stderr to log files.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder
@@ -86,11 +88,11 @@ impl Audit {
 
     pub fn record(&self, event: &AuditEvent<'_>) {
         let line = self.line(event, time::OffsetDateTime::now_utc());
-        use std::io::Write as _;
-        let _ = match self.sink {
-            AuditSink::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
-            AuditSink::Stderr => writeln!(std::io::stderr().lock(), "{line}"),
-        };
+        // One write per line (the macros lock the stream), so concurrent calls never interleave.
+        match self.sink {
+            AuditSink::Stdout => println!("{line}"),
+            AuditSink::Stderr => eprintln!("{line}"),
+        }
     }
 
     /// The JSON line for `event` at `now`.

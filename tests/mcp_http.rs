@@ -116,6 +116,12 @@ async fn upload_tool_declares_its_output_schema() {
     }
     let required = upload["inputSchema"]["required"].as_array().unwrap();
     assert!(required.contains(&json!("filename")));
+    // Rust-only numeric formats make strict clients (TypeScript SDK, Inspector) warn.
+    let all = list["result"]["tools"].to_string();
+    assert!(
+        !all.contains("\"format\":\"uint") && !all.contains("\"format\":\"int"),
+        "{all}"
+    );
 }
 
 #[tokio::test]
@@ -508,4 +514,96 @@ async fn upload_to_a_second_allowed_bucket() {
     assert_ne!(result["isError"], json!(true), "{result}");
     assert_eq!(result["structuredContent"]["bucket"], "second-bucket");
     assert_eq!(server.stored_objects("second-bucket").len(), 1);
+}
+
+#[tokio::test]
+async fn widths_give_stored_variants_a_srcset_and_an_img_tag() {
+    let server = TestServer::start().await;
+    let result = server
+        .call_tool(
+            "upload_image_to_s3",
+            json!({"data": corpus_base64("images/Landscape_1.jpg"), "filename": "Landscape_1.jpg", "widths": [160, 320, 1000]}),
+        )
+        .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    let outcome = &result["structuredContent"];
+    let variants = outcome["variants"].as_array().unwrap();
+    let widths: Vec<u64> = variants
+        .iter()
+        .map(|v| v["width"].as_u64().unwrap())
+        .collect();
+    // The image is 600 px wide: 1000 is the main image itself, never a wider copy.
+    assert_eq!(outcome["width"], 600);
+    assert_eq!(widths, [160, 320]);
+    for variant in variants {
+        let served = reqwest::get(variant["url"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(served.status(), 200);
+        let bytes = served.bytes().await.unwrap();
+        assert_eq!(bytes.len() as u64, variant["bytes"].as_u64().unwrap());
+        let decoded = image::load_from_memory(&bytes).unwrap();
+        assert_eq!(
+            u64::from(decoded.width()),
+            variant["width"].as_u64().unwrap()
+        );
+        assert_eq!(
+            u64::from(decoded.height()),
+            variant["height"].as_u64().unwrap()
+        );
+    }
+    let srcset = outcome["srcset"].as_str().unwrap();
+    assert!(
+        srcset.ends_with(&format!(
+            "{} {}w",
+            outcome["url"].as_str().unwrap(),
+            outcome["width"]
+        )),
+        "{srcset}"
+    );
+    let html = outcome["html"].as_str().unwrap();
+    for part in [
+        "<img src=\"",
+        "srcset=\"",
+        "sizes=\"",
+        "width=\"",
+        "height=\"",
+        "alt=\"Landscape 1\"",
+        "loading=\"lazy\"",
+        "decoding=\"async\"",
+    ] {
+        assert!(html.contains(part), "{html} lacks {part}");
+    }
+    assert_eq!(server.stored_objects("uploads").len(), 3);
+}
+
+#[tokio::test]
+async fn svg_is_stored_sanitized_or_rasterized_on_request() {
+    let server = TestServer::start().await;
+    let hostile = r#"<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" onload="alert(1)"><script>alert(2)</script><circle cx="12" cy="12" r="10" fill="red"/></svg>"#;
+    let data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hostile);
+    let result = server
+        .call_tool(
+            "upload_image_to_s3",
+            json!({"data": data, "filename": "icon.svg"}),
+        )
+        .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    assert_eq!(result["structuredContent"]["content_type"], "image/svg+xml");
+    let served = reqwest::get(result["structuredContent"]["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(served.headers()["content-type"], "image/svg+xml");
+    let body = served.text().await.unwrap();
+    assert!(body.contains("<circle"), "{body}");
+    assert!(
+        !body.contains("script") && !body.contains("onload"),
+        "{body}"
+    );
+
+    let raster = server
+        .call_tool("upload_image_to_s3", json!({"data": corpus_base64("images/lucide-anchor.svg"), "filename": "anchor.svg", "rasterize": true, "format": "png"}))
+        .await;
+    assert_ne!(raster["isError"], json!(true), "{raster}");
+    assert_eq!(raster["structuredContent"]["content_type"], "image/png");
 }

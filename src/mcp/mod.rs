@@ -40,6 +40,11 @@ or when you have a shell: call create_upload_url, run the returned `curl` comman
 upload_image_to_s3 with the `staging_key`. Several images: batch_upload_images. The result's `url` serves the \
 optimised image (WebP unless the original is smaller, scaled to fit 1920×1080 by default).";
 
+/// Added for the local stdio server, which can read files itself.
+const LOCAL_INSTRUCTIONS: &str = "This server runs on the user's machine: for a local image file, pass its \
+absolute path in `path` instead of `data` (only files inside the directories the server was started with \
+--allow-dir are readable).";
+
 /// One MCP server instance per request (stateless); cheap to clone.
 #[derive(Clone)]
 pub struct McpServer {
@@ -54,11 +59,18 @@ pub struct McpServer {
 impl McpServer {
     /// For HTTP: every call must carry the principal the app authenticated.
     pub fn new(uploader: Arc<Uploader>, audit: Audit) -> Self {
+        let mut tool_router = Self::tool_router();
+        for route in tool_router.map.values_mut() {
+            schema::drop_numeric_formats(Arc::make_mut(&mut route.attr.input_schema));
+            if let Some(output) = &mut route.attr.output_schema {
+                schema::drop_numeric_formats(Arc::make_mut(output));
+            }
+        }
         McpServer {
             uploader,
             audit,
             local_principal: None,
-            tool_router: Self::tool_router(),
+            tool_router,
         }
     }
 
@@ -104,8 +116,8 @@ impl McpServer {
 #[tool_router]
 impl McpServer {
     #[tool(
-        description = "Upload an image and get a public URL. Give the image in `data` (base64 or data: URI) \
-            or as a `staging_key` from create_upload_url. The image is oriented, stripped of metadata, scaled \
+        description = "Upload an image and get a public URL. Give the image in `data` (base64 or data: URI), \
+            as a `staging_key` from create_upload_url, or (local stdio server only) as a file `path`. The image is oriented, stripped of metadata, scaled \
             to fit max_width×max_height and converted to WebP unless the original is smaller. Returns url, \
             key, bytes, width, height, sha256.",
         annotations(
@@ -252,6 +264,7 @@ impl McpServer {
             quality: params.quality,
             max_width: params.max_width,
             max_height: params.max_height,
+            widths: params.widths,
         };
         // Items whose arguments are unusable fail alone; the rest still run.
         let mut requests = Vec::new();
@@ -407,12 +420,17 @@ impl McpServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
+        let instructions = if self.local_principal.is_some() {
+            format!("{INSTRUCTIONS} {LOCAL_INSTRUCTIONS}")
+        } else {
+            INSTRUCTIONS.to_owned()
+        };
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),
                 env!("CARGO_PKG_VERSION"),
             ))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(instructions)
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
@@ -429,6 +447,7 @@ struct BatchDefaults {
     quality: Option<u32>,
     max_width: Option<u32>,
     max_height: Option<u32>,
+    widths: Option<Vec<u32>>,
 }
 
 /// Maps tool arguments to a pipeline request, checking what the schema cannot express.
@@ -478,6 +497,11 @@ fn upload_request(
         max_width: params.max_width.or(defaults.max_width),
         max_height: params.max_height.or(defaults.max_height),
         overwrite: params.overwrite.unwrap_or(false),
+        widths: params
+            .widths
+            .or_else(|| defaults.widths.clone())
+            .unwrap_or_default(),
+        rasterize: params.rasterize.unwrap_or(false),
     })
 }
 

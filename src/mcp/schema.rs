@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::imaging::OutputFormat;
-pub use crate::upload::{StagingTicket, UploadOutcome};
+pub use crate::upload::{StagingTicket, UploadOutcome, VariantOutcome};
 
 /// Arguments of `upload_image_to_s3`, and one item of `batch_upload_images`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -40,6 +40,11 @@ pub struct UploadImageParams {
     pub max_height: Option<u32>,
     /// Replace an existing object at `key` (default false: an existing key with other content is refused).
     pub overwrite: Option<bool>,
+    /// Extra widths to render for responsive images, e.g. [640, 1280] (at most 8, never wider
+    /// than the image). The result then has `variants`, a `srcset` and an `html` <img> tag.
+    pub widths: Option<Vec<u32>>,
+    /// SVG only: render to a raster image (WebP/PNG) instead of storing the sanitized SVG.
+    pub rasterize: Option<bool>,
 }
 
 /// Arguments of `create_upload_url`.
@@ -74,6 +79,8 @@ pub struct BatchUploadParams {
     pub max_width: Option<u32>,
     /// Default max_height for items that name none.
     pub max_height: Option<u32>,
+    /// Default variant widths for items that name none.
+    pub widths: Option<Vec<u32>>,
     /// Images processed and uploaded at once (default 5; capped by the server).
     #[schemars(range(min = 1))]
     pub concurrency: Option<u32>,
@@ -118,4 +125,60 @@ pub struct BucketInfo {
     pub name: String,
     /// True for the bucket used when a call names none.
     pub default: bool,
+}
+
+/// Removes schemars' Rust-specific numeric formats ("uint32", "int64", …) from a tool schema:
+/// JSON Schema does not define them and clients (TypeScript SDK, Inspector, Claude Code) warn
+/// on every one. The `minimum: 0` schemars emits beside them keeps the meaning.
+pub fn drop_numeric_formats(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(object) => {
+                let numeric = object
+                    .get("format")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|f| {
+                        f.starts_with("uint")
+                            || f.starts_with("int")
+                            || f == "double"
+                            || f == "float"
+                    });
+                if numeric {
+                    object.remove("format");
+                }
+                object.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    schema.values_mut().for_each(walk);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_formats_are_dropped_and_other_formats_kept() {
+        let mut schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "bytes": {"type": "integer", "format": "uint", "minimum": 0},
+                "items": {"type": "array", "items": {"type": "integer", "format": "uint32"}},
+                "when": {"type": "string", "format": "date-time"}
+            }
+        });
+        drop_numeric_formats(schema.as_object_mut().unwrap());
+        assert_eq!(
+            schema["properties"]["bytes"],
+            serde_json::json!({"type": "integer", "minimum": 0})
+        );
+        assert!(
+            schema["properties"]["items"]["items"]
+                .get("format")
+                .is_none()
+        );
+        assert_eq!(schema["properties"]["when"]["format"], "date-time");
+    }
 }

@@ -104,6 +104,9 @@ pub enum StorageError {
     NoSuchBucket { bucket: String },
     #[error("storage is unavailable right now ({detail}); retry in a few seconds")]
     Unavailable { detail: String },
+    /// The circuit breaker is open: calls fail fast instead of waiting on a failing store.
+    #[error(transparent)]
+    CircuitOpen(#[from] breaker::BreakerOpen),
     #[error("S3 refused {operation}: {code}: {message}")]
     Rejected {
         operation: &'static str,
@@ -119,6 +122,7 @@ impl StorageError {
             StorageError::AccessDenied { .. } => "access_denied",
             StorageError::NoSuchBucket { .. } => "no_such_bucket",
             StorageError::Unavailable { .. } => "unavailable",
+            StorageError::CircuitOpen(_) => "circuit_open",
             StorageError::Rejected { .. } => "rejected",
         }
     }
@@ -129,9 +133,7 @@ impl StorageError {
         R: std::fmt::Debug,
     {
         if let Some(open) = breaker_refusal(std::error::Error::source(&err)) {
-            return StorageError::Unavailable {
-                detail: open.to_string(),
-            };
+            return StorageError::CircuitOpen(open.clone());
         }
         match &err {
             SdkError::ServiceError(service) => {

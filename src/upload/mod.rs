@@ -51,6 +51,10 @@ pub struct UploadRequest {
     pub max_height: Option<u32>,
     /// Replace an existing object at an explicit `key` (otherwise refused).
     pub overwrite: bool,
+    /// Widths of extra renditions for a `srcset` (never wider than the output).
+    pub widths: Vec<u32>,
+    /// Render an SVG to a raster image instead of storing the sanitized SVG.
+    pub rasterize: bool,
 }
 
 /// A stored image and where to get it.
@@ -79,8 +83,28 @@ pub struct UploadOutcome {
     pub resized: bool,
     /// True when an EXIF orientation was applied to the pixels.
     pub orientation_applied: bool,
-    /// What produced the stored bytes, e.g. "libwebp-lossy" or "original".
+    /// What produced the stored bytes, e.g. "libwebp-lossy" or "original-stripped".
     pub encoder: String,
+    /// Extra renditions, narrowest first (when `widths` was given).
+    pub variants: Vec<VariantOutcome>,
+    /// `srcset` value covering the variants and the main image (when there are variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srcset: Option<String>,
+    /// A ready-to-paste `<img>` tag: src, srcset/sizes, width, height, alt, lazy loading.
+    pub html: String,
+    /// Variants that could not be stored; the main image and the other variants are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One stored extra rendition.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct VariantOutcome {
+    pub url: String,
+    pub key: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: usize,
 }
 
 /// Why an upload failed. `Input` errors are the caller's to fix; `Storage` errors may pass on retry.
@@ -129,7 +153,8 @@ impl UploadError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            UploadError::Storage(StorageError::Unavailable { .. }) | UploadError::Internal
+            UploadError::Storage(StorageError::Unavailable { .. } | StorageError::CircuitOpen(_))
+                | UploadError::Internal
         )
     }
 }
@@ -180,8 +205,8 @@ impl Uploader {
             quality: request.quality.unwrap_or(config.default_quality),
             max_width: request.max_width.unwrap_or(config.default_max_width),
             max_height: request.max_height.unwrap_or(config.default_max_height),
-            widths: Vec::new(),
-            rasterize: false,
+            widths: request.widths.clone(),
+            rasterize: request.rasterize,
             limits: config.limits,
         };
         if !(1..=100).contains(&options.quality) {
@@ -224,34 +249,57 @@ impl Uploader {
         };
         check_key_permitted(principal, &relative_key)?;
         let key = keys::join(&config.key_prefix, &relative_key);
-        let bytes = processed.bytes.len();
         let content_type = processed.kind.content_type().to_owned();
-        let written = self
-            .storage
-            .put(
-                NewObject {
-                    bucket: bucket.clone(),
-                    key: key.clone(),
-                    body: processed.bytes,
-                    content_type: content_type.clone(),
-                    cache_control: cache_control.to_owned(),
-                    metadata: vec![
-                        ("original-filename", encode_metadata(&request.filename)),
-                        ("uploaded-at", now_rfc3339()),
-                        ("sha256", sha256_hex.clone()),
-                    ],
-                    sha256,
-                },
-                mode,
-            )
-            .await?;
-        let (etag, deduplicated) = match written {
-            PutOutcome::Stored { etag } => (etag, false),
-            PutOutcome::AlreadyExists => (
-                self.existing_identical(&bucket, &key, &sha256_hex).await?,
-                true,
-            ),
+        let target = Target {
+            bucket: &bucket,
+            key: &key,
+            content_type: &content_type,
+            cache_control,
+            mode,
         };
+        let main = self
+            .store(target, processed.bytes, sha256, &request.filename)
+            .await?;
+
+        // Variants after the main image: a failed one is reported, never loses the others.
+        let stem = key
+            .rsplit_once('.')
+            .map_or(key.as_str(), |(stem, _)| stem)
+            .to_owned();
+        let extension = processed.kind.extension();
+        let mut variants = Vec::with_capacity(processed.variants.len());
+        let mut warnings = Vec::new();
+        // A width at or above the image's own is the main image itself, already in the srcset.
+        for rendition in processed
+            .variants
+            .into_iter()
+            .filter(|r| r.width < processed.width)
+        {
+            // Derived from the main key: content-addressed whenever the main image is.
+            let variant_key = format!("{stem}-{}w.{extension}", rendition.width);
+            let (width, height, bytes) = (rendition.width, rendition.height, rendition.bytes.len());
+            let sha256 = Sha256::digest(&rendition.bytes).into();
+            let target = Target {
+                bucket: &bucket,
+                key: &variant_key,
+                content_type: &content_type,
+                cache_control,
+                mode,
+            };
+            match self
+                .store(target, rendition.bytes, sha256, &request.filename)
+                .await
+            {
+                Ok(_) => variants.push(VariantOutcome {
+                    url: self.storage.public_url(&bucket, &variant_key),
+                    key: variant_key,
+                    width,
+                    height,
+                    bytes,
+                }),
+                Err(e) => warnings.push(format!("variant {width}w was not stored: {e}")),
+            }
+        }
 
         if let Source::Staged(staging_key) = &request.source {
             // The final object is stored: the staged copy has served its purpose.
@@ -264,22 +312,86 @@ impl Uploader {
             }
         }
 
+        let url = self.storage.public_url(&bucket, &key);
+        let srcset = srcset(&variants, &url, processed.width);
+        let html = img_tag(
+            &url,
+            srcset.as_deref(),
+            processed.width,
+            processed.height,
+            &request.filename,
+        );
         Ok(UploadOutcome {
-            url: self.storage.public_url(&bucket, &key),
+            url,
             bucket,
             key,
-            etag,
+            etag: main.etag,
             content_type,
-            bytes,
+            bytes: main.bytes,
             original_bytes: processed.original_bytes,
             width: processed.width,
             height: processed.height,
             format: processed.kind,
-            sha256: sha256_hex,
-            deduplicated,
+            sha256: main.sha256,
+            deduplicated: main.deduplicated,
             resized: processed.resized,
             orientation_applied: processed.orientation_applied,
             encoder: processed.encoder,
+            variants,
+            srcset,
+            html,
+            warnings,
+        })
+    }
+
+    /// Writes one object (or finds it already there with the same bytes).
+    async fn store(
+        &self,
+        target: Target<'_>,
+        body: Vec<u8>,
+        sha256: [u8; 32],
+        filename: &str,
+    ) -> Result<Stored, UploadError> {
+        let Target {
+            bucket,
+            key,
+            content_type,
+            cache_control,
+            mode,
+        } = target;
+        let sha256_hex = hex::encode(sha256);
+        let bytes = body.len();
+        let written = self
+            .storage
+            .put(
+                NewObject {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    body,
+                    content_type: content_type.to_owned(),
+                    cache_control: cache_control.to_owned(),
+                    metadata: vec![
+                        ("original-filename", encode_metadata(filename)),
+                        ("uploaded-at", now_rfc3339()),
+                        ("sha256", sha256_hex.clone()),
+                    ],
+                    sha256,
+                },
+                mode,
+            )
+            .await?;
+        let (etag, deduplicated) = match written {
+            PutOutcome::Stored { etag } => (etag, false),
+            PutOutcome::AlreadyExists => (
+                self.existing_identical(bucket, key, &sha256_hex).await?,
+                true,
+            ),
+        };
+        Ok(Stored {
+            etag,
+            bytes,
+            sha256: sha256_hex,
+            deduplicated,
         })
     }
 
@@ -443,6 +555,77 @@ impl Uploader {
     }
 }
 
+/// Where and how one object is written.
+struct Target<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    content_type: &'a str,
+    cache_control: &'a str,
+    mode: WriteMode,
+}
+
+/// One written object.
+struct Stored {
+    etag: String,
+    bytes: usize,
+    sha256: String,
+    deduplicated: bool,
+}
+
+/// `url 640w, url 1280w, …` over the variants and the main image, or `None` without variants.
+fn srcset(variants: &[VariantOutcome], main_url: &str, main_width: u32) -> Option<String> {
+    if variants.is_empty() {
+        return None;
+    }
+    let mut entries: Vec<(u32, &str)> =
+        variants.iter().map(|v| (v.width, v.url.as_str())).collect();
+    if !entries.iter().any(|(w, _)| *w == main_width) {
+        entries.push((main_width, main_url));
+    }
+    entries.sort_by_key(|(w, _)| *w);
+    Some(
+        entries
+            .iter()
+            .map(|(w, url)| format!("{url} {w}w"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+/// An `<img>` tag for the page the agent is writing; alt text comes from the filename.
+fn img_tag(src: &str, srcset: Option<&str>, width: u32, height: u32, filename: &str) -> String {
+    let alt = alt_text(filename);
+    let responsive = srcset.map_or(String::new(), |set| {
+        format!(
+            r#" srcset="{}" sizes="(max-width: {width}px) 100vw, {width}px""#,
+            escape_attribute(set)
+        )
+    });
+    format!(
+        r#"<img src="{}"{responsive} width="{width}" height="{height}" alt="{}" loading="lazy" decoding="async">"#,
+        escape_attribute(src),
+        escape_attribute(&alt)
+    )
+}
+
+/// "hero_banner-final.png" → "hero banner final".
+fn alt_text(filename: &str) -> String {
+    let base = filename.rsplit(['/', '\\']).next().unwrap_or(filename);
+    let stem = base.rsplit_once('.').map_or(base, |(stem, _)| stem);
+    stem.split(|c: char| c == '_' || c == '-' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn escape_attribute(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// Where an object will be written, relative to KEY_PREFIX.
 enum Placement {
     /// The caller named the key.
@@ -503,6 +686,41 @@ fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn srcset_lists_variants_and_the_main_image_by_width() {
+        let variant = |w: u32| VariantOutcome {
+            url: format!("https://cdn/x-{w}w.webp"),
+            key: String::new(),
+            width: w,
+            height: w / 2,
+            bytes: 1,
+        };
+        assert_eq!(srcset(&[], "https://cdn/x.webp", 1920), None);
+        assert_eq!(
+            srcset(&[variant(1280), variant(640)], "https://cdn/x.webp", 1920).unwrap(),
+            "https://cdn/x-640w.webp 640w, https://cdn/x-1280w.webp 1280w, https://cdn/x.webp 1920w"
+        );
+    }
+
+    #[test]
+    fn img_tag_is_escaped_and_lazy() {
+        let tag = img_tag(
+            "https://cdn/a.webp",
+            Some("https://cdn/a-640w.webp 640w"),
+            1280,
+            720,
+            "Hero \"banner\"_v2.png",
+        );
+        assert_eq!(
+            tag,
+            r#"<img src="https://cdn/a.webp" srcset="https://cdn/a-640w.webp 640w" sizes="(max-width: 1280px) 100vw, 1280px" width="1280" height="720" alt="Hero &quot;banner&quot; v2" loading="lazy" decoding="async">"#
+        );
+        assert!(
+            img_tag("u", None, 1, 1, "a.png")
+                .starts_with(r#"<img src="u" width="1" height="1" alt="a""#)
+        );
+    }
 
     #[test]
     fn metadata_values_are_ascii() {
