@@ -69,6 +69,29 @@ pub struct AuditEvent<'a> {
     pub uploads: Option<UploadStats>,
 }
 
+impl<'a> AuditEvent<'a> {
+    /// A successful call that touched nothing yet, timed from `started`; the tool fills in the rest.
+    pub fn new(
+        tool: &'a str,
+        principal: &'a str,
+        meta: &'a CallMeta,
+        started: std::time::Instant,
+    ) -> Self {
+        AuditEvent {
+            tool,
+            principal,
+            meta,
+            buckets: Vec::new(),
+            keys: Vec::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            result: "ok",
+            latency: started.elapsed(),
+            uploads: None,
+        }
+    }
+}
+
 /// Writes one JSON line per tool call; upload calls carry EMF metrics in the same line, so
 /// CloudWatch extracts Uploads, UploadFailures, UploadLatencyMs, UploadBytes and DedupeHits per
 /// principal (and in total) with no SDK call.

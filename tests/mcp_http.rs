@@ -15,10 +15,7 @@ async fn tools_list_after_initialize(version: &str) {
     assert!(init["result"]["capabilities"]["tools"].is_object());
 
     let list = server
-        .http
-        .post(server.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", common::ACCEPT)
+        .mcp_post()
         .header("mcp-protocol-version", version)
         .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
         .send()
@@ -57,10 +54,7 @@ async fn initialize_on_2025_03_26_is_served() {
 async fn tools_list_on_2026_07_28_needs_no_initialize() {
     let server = TestServer::start().await;
     let response = server
-        .http
-        .post(server.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", common::ACCEPT)
+        .mcp_post()
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/list")
         .body(
@@ -387,10 +381,7 @@ async fn missing_or_ill_typed_arguments_name_the_field() {
 async fn malformed_json_is_a_parse_error() {
     let server = TestServer::start().await;
     let response = server
-        .http
-        .post(server.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", common::ACCEPT)
+        .mcp_post()
         .body("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ")
         .send()
         .await
@@ -606,4 +597,21 @@ async fn svg_is_stored_sanitized_or_rasterized_on_request() {
         .await;
     assert_ne!(raster["isError"], json!(true), "{raster}");
     assert_eq!(raster["structuredContent"]["content_type"], "image/png");
+}
+
+#[tokio::test]
+async fn a_foreign_browser_origin_is_refused_when_origins_are_pinned() {
+    let server = TestServer::start_with(&[("MCP_ALLOWED_ORIGINS", "http://localhost:*")]).await;
+    let post = |origin: &'static str| {
+        server
+            .mcp_post()
+            .header("origin", origin)
+            .body(initialize("2025-06-18").to_string())
+            .send()
+    };
+    assert_eq!(
+        post("https://evil.example.com").await.unwrap().status(),
+        403
+    );
+    assert_eq!(post("http://localhost:6274").await.unwrap().status(), 200);
 }

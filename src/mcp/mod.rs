@@ -141,19 +141,12 @@ impl McpServer {
             Err(e) => Err(e),
         };
         let mut event = AuditEvent {
-            tool: "upload_image_to_s3",
-            principal: &principal.id,
-            meta: &meta,
             buckets: requested_bucket.into_iter().collect(),
-            keys: Vec::new(),
-            bytes_in: 0,
-            bytes_out: 0,
-            result: "ok",
-            latency: started.elapsed(),
             uploads: Some(UploadStats {
                 failed: 1,
                 ..UploadStats::default()
             }),
+            ..AuditEvent::new("upload_image_to_s3", &principal.id, &meta, started)
         };
         match result {
             Ok(outcome) => {
@@ -210,16 +203,8 @@ impl McpServer {
             )
             .await;
         let mut event = AuditEvent {
-            tool: "create_upload_url",
-            principal: &principal.id,
-            meta: &meta,
             buckets: vec![self.uploader.config().default_bucket.clone()],
-            keys: Vec::new(),
-            bytes_in: 0,
-            bytes_out: 0,
-            result: "ok",
-            latency: started.elapsed(),
-            uploads: None,
+            ..AuditEvent::new("create_upload_url", &principal.id, &meta, started)
         };
         match result {
             Ok(ticket) => {
@@ -307,18 +292,7 @@ impl McpServer {
             }
         };
         let (outcomes, ()) = tokio::join!(run, forward_progress);
-        let mut event = AuditEvent {
-            tool: "batch_upload_images",
-            principal: &principal.id,
-            meta: &meta,
-            buckets: Vec::new(),
-            keys: Vec::new(),
-            bytes_in: 0,
-            bytes_out: 0,
-            result: "ok",
-            latency: started.elapsed(),
-            uploads: None,
-        };
+        let mut event = AuditEvent::new("batch_upload_images", &principal.id, &meta, started);
         let outcomes = match outcomes {
             Ok(outcomes) => outcomes,
             Err(e) => {
@@ -393,16 +367,8 @@ impl McpServer {
         let config = self.uploader.config();
         let buckets = self.uploader.writable_buckets(&principal).await;
         self.audit.record(&AuditEvent {
-            tool: "list_s3_buckets",
-            principal: &principal.id,
-            meta: &meta,
             buckets: buckets.clone(),
-            keys: Vec::new(),
-            bytes_in: 0,
-            bytes_out: 0,
-            result: "ok",
-            latency: started.elapsed(),
-            uploads: None,
+            ..AuditEvent::new("list_s3_buckets", &principal.id, &meta, started)
         });
         Ok(Json(BucketList {
             buckets: buckets

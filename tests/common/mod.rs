@@ -109,12 +109,17 @@ impl TestServer {
         format!("{}/mcp", self.base)
     }
 
-    /// POSTs one JSON-RPC message as a 2025-x client would (no session).
-    pub async fn post(&self, message: &Value) -> reqwest::Response {
+    /// A POST to the MCP endpoint with the headers every MCP client sends; add more and a body.
+    pub fn mcp_post(&self) -> reqwest::RequestBuilder {
         self.http
             .post(self.mcp_url())
             .header("content-type", "application/json")
             .header("accept", ACCEPT)
+    }
+
+    /// POSTs one JSON-RPC message as a 2025-x client would (no session).
+    pub async fn post(&self, message: &Value) -> reqwest::Response {
+        self.mcp_post()
             .body(message.to_string())
             .send()
             .await
