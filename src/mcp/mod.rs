@@ -103,9 +103,13 @@ impl McpServer {
             });
         from_http
             .or_else(|| {
-                self.local_principal
-                    .clone()
-                    .map(|p| (p, CallMeta::default()))
+                self.local_principal.clone().map(|p| {
+                    let meta = CallMeta {
+                        request_id: context.id.to_string(),
+                        ..CallMeta::default()
+                    };
+                    (p, meta)
+                })
             })
             .ok_or_else(|| {
                 CallToolResult::error(vec![ContentBlock::text("unauthenticated call refused")])
