@@ -56,7 +56,13 @@ invoke() {
     && python3 - "${expect}" "${out}" <<'EOF'
 import json, sys
 expect, raw = sys.argv[1], sys.argv[2]
-response = json.loads(raw)
+try:
+    response = json.loads(raw)
+except ValueError:
+    # A call that sent progress answers as SSE: the JSON-RPC messages are the `data:` lines,
+    # streamed through the Function URL's RESPONSE_STREAM mode.
+    messages = [json.loads(line[5:]) for line in raw.splitlines() if line.startswith("data:") and line[5:].strip()]
+    response = next(m for m in messages if "result" in m or "error" in m)
 # A streaming function (run_with_streaming_response) hands `invoke` the body itself; a buffered
 # one would give an API Gateway-style {statusCode, body} envelope.
 if "statusCode" in response:
@@ -80,6 +86,8 @@ EOF
 
 invoke function-url-initialize.json '"serverInfo"'
 invoke function-url-tools-list.json '"upload_image_to_s3"'
+# Two unreadable items: no S3 needed, yet each finishes with a progress notification, streamed.
+invoke function-url-batch-progress.json '"notifications/progress"'
 
 if ((failed)); then echo "--- watch log" && tail -n 40 "${tmp}/watch.log"; fi
 echo "${passed} passed, ${failed} failed"

@@ -171,3 +171,42 @@ async fn an_oversize_event_body_is_413_naming_create_upload_url() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_batch_with_a_progress_token_streams_progress_as_sse() {
+    let server = lambda_server().await;
+    let response = server
+        .app
+        .clone()
+        .oneshot(event("function-url-batch-progress.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    let messages: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect();
+    let progress = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .count();
+    assert_eq!(progress, 2, "{text}");
+    let result = messages
+        .iter()
+        .find(|m| m["id"] == 4)
+        .expect("final result");
+    assert_eq!(
+        result["result"]["structuredContent"]["failed"], 2,
+        "{result}"
+    );
+}
