@@ -190,12 +190,7 @@ async fn a_batch_with_a_progress_token_streams_progress_as_sse() {
     );
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8_lossy(&bytes);
-    let messages: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_json::from_str(d.trim()).unwrap())
-        .collect();
+    let messages = common::sse_messages(&text);
     let progress = messages
         .iter()
         .filter(|m| m["method"] == "notifications/progress")

@@ -52,6 +52,19 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// A Secrets Manager client for this emulator.
+    async fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(&self.endpoint)
+            .load()
+            .await;
+        aws_sdk_secretsmanager::Client::new(&sdk)
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -69,13 +82,7 @@ fn document(id: &str, key: &str) -> String {
 #[tokio::test]
 async fn keys_load_from_secrets_manager_and_a_rotation_applies_after_the_ttl() {
     let moto = Moto::start();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(&moto.endpoint)
-        .load()
-        .await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let client = moto.secrets_manager().await;
     let secret_id = "s3-upload-mcp/api-keys";
     client
         .create_secret()
@@ -124,14 +131,8 @@ async fn keys_load_from_secrets_manager_and_a_rotation_applies_after_the_ttl() {
 #[tokio::test]
 async fn a_missing_secret_stops_the_server_at_start_with_its_name() {
     let moto = Moto::start();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(&moto.endpoint)
-        .load()
-        .await;
     let source = KeySource::SecretsManager {
-        client: aws_sdk_secretsmanager::Client::new(&sdk),
+        client: moto.secrets_manager().await,
         secret_id: "does-not-exist".into(),
     };
     let err = KeyStore::load(source, Duration::from_secs(300))

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, corpus, corpus_base64, result_text};
+use common::{TestServer, corpus, corpus_base64, result_text, sse_messages};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -394,18 +394,6 @@ fn batch_items(count: usize) -> Vec<Value> {
     ];
     (0..count)
         .map(|i| json!({"data": corpus_base64(files[i % files.len()]), "filename": format!("item-{i}.img"), "prefix": format!("batch/{i}")}))
-        .collect()
-}
-
-/// Reads an SSE response body into its JSON-RPC messages.
-fn sse_messages(body: &str) -> Vec<Value> {
-    body.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(str::trim)
-        .filter(|data| !data.is_empty())
-        .map(|data| {
-            serde_json::from_str(data).unwrap_or_else(|e| panic!("bad SSE data ({e}): {data}"))
-        })
         .collect()
 }
 

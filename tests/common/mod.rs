@@ -189,3 +189,15 @@ pub fn result_text(result: &Value) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// The JSON-RPC messages of an SSE response body (its `data:` lines).
+pub fn sse_messages(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|data| !data.is_empty())
+        .map(|data| {
+            serde_json::from_str(data).unwrap_or_else(|e| panic!("bad SSE data ({e}): {data}"))
+        })
+        .collect()
+}
