@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::imaging::{self, Limits, OutputFormat, ProcessOptions};
+use crate::imaging::{self, ImageDefaults, Limits, OutputFormat, ProcessOptions, Quality};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ProcessArgs {
@@ -25,13 +25,13 @@ pub struct ProcessArgs {
     #[arg(long, default_value_t = OutputFormat::Auto)]
     pub format: OutputFormat,
     /// Lossy quality 1–100.
-    #[arg(long, default_value_t = imaging::DEFAULT_QUALITY)]
-    pub quality: u8,
+    #[arg(long, default_value_t = Quality::DEFAULT)]
+    pub quality: Quality,
     /// Fit width (0 = no limit).
-    #[arg(long, default_value_t = imaging::DEFAULT_MAX_WIDTH)]
+    #[arg(long, default_value_t = ImageDefaults::MAX_WIDTH)]
     pub max_width: u32,
     /// Fit height (0 = no limit).
-    #[arg(long, default_value_t = imaging::DEFAULT_MAX_HEIGHT)]
+    #[arg(long, default_value_t = ImageDefaults::MAX_HEIGHT)]
     pub max_height: u32,
     /// Extra rendition widths, comma separated (e.g. 480,960).
     #[arg(long, value_delimiter = ',')]

@@ -2,16 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use rmcp::ServiceExt as _;
 
 use crate::config::{Config, RunMode, StoreKind};
 use crate::mcp::McpServer;
-use crate::serve::{Backend, backend};
-use crate::telemetry::{self, Audit, AuditSink};
-use crate::upload::Uploader;
+use crate::runtime::{self, Exposure, Launch, Store};
+use crate::telemetry::{self, AuditSink};
 
 #[derive(Debug, clap::Args)]
 pub struct StdioArgs {
@@ -33,42 +31,53 @@ pub struct StdioArgs {
 
 pub async fn run(args: StdioArgs) -> anyhow::Result<()> {
     // Stdio is a local mode: loopback defaults, as for `serve` (no HTTP surface is exposed).
-    let mut config = Config::from_env(RunMode::Serve, args.store)?;
-    telemetry::init(config.log_format);
-    config.allowed_dirs = canonical_dirs(&args.allow_dirs)?;
+    let config = Config::from_env(RunMode::Serve, args.store)?;
+    telemetry::init(config.telemetry.log_format);
+    let allowed_dirs = canonical_dirs(&args.allow_dirs)?;
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let Backend {
-        storage,
+    let store = match args.store {
+        StoreKind::S3 => Store::S3,
+        StoreKind::Embedded => Store::Embedded {
+            data_dir: data_dir.clone(),
+            listen: args.s3_listen,
+        },
+    };
+    let bucket = config.upload.default_bucket.clone();
+    let runtime = runtime::build(
         config,
-        embedded,
-    } = backend(config, args.store, &data_dir, args.s3_listen)
-        .await
-        .with_context(|| match args.store {
-            StoreKind::Embedded => format!(
-                "the embedded store at {} did not start (if `serve` or another stdio session \
-                 already uses that port, pass another with --s3-listen)",
-                args.s3_listen
-            ),
-            StoreKind::S3 => "cannot connect to S3".to_owned(),
-        })?;
+        Launch {
+            exposure: Exposure::Stdio,
+            store,
+            allowed_dirs: allowed_dirs.clone(),
+            // stdout carries MCP only: logs and audit lines go to stderr.
+            audit: AuditSink::Stderr,
+        },
+    )
+    .await
+    .with_context(|| match args.store {
+        StoreKind::Embedded => format!(
+            "the embedded store at {} did not start (if `serve` or another stdio session \
+             already uses that port, pass another with --s3-listen)",
+            args.s3_listen
+        ),
+        StoreKind::S3 => "cannot connect to S3".to_owned(),
+    })?;
     tracing::info!(
-        store = embedded.as_ref().map_or("s3", |e| e.endpoint()),
+        store = runtime.embedded.as_ref().map_or("s3", |e| e.endpoint()),
         data_dir = %data_dir.display(),
-        bucket = %config.default_bucket,
-        allowed_dirs = ?config.allowed_dirs,
+        %bucket,
+        ?allowed_dirs,
         "s3-upload-mcp stdio ready"
     );
-    // stdout carries MCP only: logs and audit lines go to stderr.
-    let audit = Audit::new(AuditSink::Stderr, &config.metrics_namespace);
-    let uploader = Arc::new(Uploader::new(Arc::new(config), storage));
-    let service = McpServer::local(uploader, audit)
+    let services = &runtime.services;
+    let service = McpServer::local(services.uploader.clone(), services.audit.clone())
         .serve(rmcp::transport::stdio_pipes())
         .await
         .context("MCP session over stdio failed to start")?;
     let reason = service.waiting().await?;
     tracing::info!(?reason, "stdio session ended");
     // Keep the embedded store (and the URLs it serves) up until the client hangs up.
-    drop(embedded);
+    drop(runtime);
     Ok(())
 }
 

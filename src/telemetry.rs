@@ -3,7 +3,26 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines look (`LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (CloudWatch).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Logs and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    /// CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
+}
+
+impl TelemetrySettings {
+    pub const DEFAULT_NAMESPACE: &str = "S3UploadMcp";
+}
 
 /// Quiet defaults for chatty dependencies; `RUST_LOG` overrides everything.
 const DEFAULT_FILTER: &str =
@@ -122,7 +141,7 @@ impl Audit {
     pub fn line(&self, event: &AuditEvent<'_>, now: time::OffsetDateTime) -> serde_json::Value {
         let mut line = serde_json::json!({
             "type": "audit",
-            "time": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "time": crate::primitives::rfc3339(now),
             "request_id": event.meta.request_id,
             "principal": event.principal,
             "tool": event.tool,

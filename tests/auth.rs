@@ -295,10 +295,11 @@ async fn an_invalid_principals_document_stops_the_server_at_start() {
         },
     )
     .unwrap();
-    let err = s3_upload_mcp::auth::from_config(&config)
+    let err = s3_upload_mcp::auth::Authenticator::from_settings(&config.auth)
         .await
         .err()
-        .expect("refused");
+        .expect("refused")
+        .to_string();
     assert!(err.contains("64 hex"), "{err}");
 }
 

@@ -5,9 +5,10 @@ mod common;
 
 use common::TestServer;
 use s3_upload_mcp::auth::Principal;
-use s3_upload_mcp::config::{Config, RunMode, StoreKind};
 use s3_upload_mcp::local::EmbeddedStore;
-use s3_upload_mcp::storage::{NewObject, PutOutcome, Storage, WriteMode};
+use s3_upload_mcp::storage::{
+    LocalEndpoint, NewObject, PutOutcome, Storage, StorageSettings, WriteMode,
+};
 use sha2::{Digest, Sha256};
 
 async fn store_and_storage() -> (tempfile::TempDir, EmbeddedStore, Storage) {
@@ -15,14 +16,14 @@ async fn store_and_storage() -> (tempfile::TempDir, EmbeddedStore, Storage) {
     let store = EmbeddedStore::start(dir.path(), "127.0.0.1:0".parse().unwrap(), "_staging/")
         .await
         .unwrap();
-    let endpoint = store.endpoint().to_owned();
-    let config = Config::from_lookup(RunMode::Serve, StoreKind::Embedded, |k| match k {
-        "S3_ENDPOINT_URL" => Some(endpoint.clone()),
-        "AWS_REGION" => Some("us-east-1".into()),
-        _ => None,
-    })
-    .unwrap();
-    let storage = Storage::connect(&config, Some(store.credentials())).await;
+    let storage = Storage::connect(
+        &StorageSettings::default(),
+        Some(LocalEndpoint {
+            url: store.endpoint().to_owned(),
+            credentials: store.credentials(),
+        }),
+    )
+    .await;
     storage.ensure_bucket("uploads").await.unwrap();
     (dir, store, storage)
 }

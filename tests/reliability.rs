@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::fault::{Fault, FaultPlan};
 use common::{TestServer, result_text};
-use s3_upload_mcp::storage::{NewObject, Storage, WriteMode};
+use s3_upload_mcp::storage::{LocalEndpoint, NewObject, Storage, WriteMode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -290,8 +290,14 @@ async fn client_errors_do_not_open_the_breaker() {
         ],
     )
     .await;
-    let config = server.uploader.config().clone();
-    let storage = Storage::connect(&config, Some(server.store_credentials())).await;
+    let storage = Storage::connect(
+        &server.config.storage,
+        Some(LocalEndpoint {
+            url: proxy.endpoint(),
+            credentials: server.store_credentials(),
+        }),
+    )
+    .await;
     let object = |key: &str, checksum_of: &[u8]| NewObject {
         bucket: "uploads".into(),
         key: key.to_owned(),

@@ -138,6 +138,7 @@ async fn a_missing_secret_stops_the_server_at_start_with_its_name() {
     let err = KeyStore::load(source, Duration::from_secs(300))
         .await
         .err()
-        .expect("refused");
+        .expect("refused")
+        .to_string();
     assert!(err.contains("does-not-exist"), "{err}");
 }

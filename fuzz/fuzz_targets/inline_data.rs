@@ -3,24 +3,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use s3_upload_mcp::upload::{Source, UploadRequest};
-use s3_upload_mcp_fuzz_support::{runtime, uploader};
+use s3_upload_mcp::mcp::schema::UploadImageParams;
+use s3_upload_mcp_fuzz_support::upload;
 
 #[path = "../support.rs"]
 mod s3_upload_mcp_fuzz_support;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data).into_owned();
-    let request = UploadRequest {
-        source: Source::Inline(text),
-        filename: "fuzz.png".into(),
-        bucket: None,
-        key: None,
-        prefix: None,
-        format: None,
-        quality: None,
-        max_width: None,
-        max_height: None,
-    };
-    let _ = runtime().block_on(uploader().upload(request));
+    let text = String::from_utf8_lossy(data);
+    let arguments = serde_json::json!({ "data": text, "filename": "fuzz.png" });
+    let params: UploadImageParams =
+        serde_json::from_value(arguments).expect("data and filename are the whole schema");
+    upload(params);
 });

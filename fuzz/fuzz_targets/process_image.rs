@@ -1,10 +1,10 @@
-//! Format sniffing and the whole image pipeline (decode within limits, orient, resize, encode; SVG
-//! sanitizing once the imaging branch lands) on arbitrary bytes: must return Ok or Err, never
-//! panic, hang or allocate past the limits.
+//! Format sniffing and the whole image pipeline (probe, decode within limits, orient, resize,
+//! encode, SVG sanitizing and rendering) on arbitrary bytes: must return Ok or Err, never panic,
+//! hang or allocate past the limits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use s3_upload_mcp::imaging::{self, Limits, OutputFormat, ProcessOptions};
+use s3_upload_mcp::imaging::{self, Limits, OutputFormat, ProcessOptions, Quality};
 
 fuzz_target!(|data: &[u8]| {
     let _ = imaging::sniff(data);
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let options = ProcessOptions {
         format: OutputFormat::ALL[usize::from(knobs) % OutputFormat::ALL.len()],
-        quality: 1 + knobs % 100,
+        quality: Quality::try_from(1 + u32::from(knobs) % 100).expect("1 to 100"),
         max_width: if knobs & 0x80 != 0 { 64 } else { 0 },
         max_height: if knobs & 0x40 != 0 { 48 } else { 0 },
         widths: Vec::new(),

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{Mutex, RwLock};
 
+use super::policy::{Policy, PolicyError};
 use super::{AuthError, Principal};
-use crate::auth::policy::Policy;
 
 /// Where the document lives.
 #[derive(Clone, Debug)]
@@ -33,11 +33,15 @@ impl KeySource {
         }
     }
 
-    async fn fetch(&self) -> Result<String, String> {
+    async fn fetch(&self) -> Result<String, PrincipalsError> {
+        let unreadable = |detail: String| PrincipalsError::Unreadable {
+            origin: self.describe(),
+            detail,
+        };
         match self {
             KeySource::File(path) => tokio::fs::read_to_string(path)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| unreadable(e.to_string())),
             KeySource::SecretsManager { client, secret_id } => {
                 let output = client
                     .get_secret_value()
@@ -45,12 +49,14 @@ impl KeySource {
                     .send()
                     .await
                     .map_err(|e| {
-                        aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()
+                        unreadable(
+                            aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+                        )
                     })?;
                 output
                     .secret_string()
                     .map(str::to_owned)
-                    .ok_or_else(|| "the secret has no SecretString".to_owned())
+                    .ok_or_else(|| unreadable("the secret has no SecretString".to_owned()))
             }
         }
     }
@@ -91,47 +97,78 @@ struct Record {
     policy: Policy,
 }
 
-/// Parses and validates a document; the error says which entry is wrong and why.
-fn parse(text: &str) -> Result<Vec<Record>, String> {
-    let document: Document = serde_json::from_str(text).map_err(|e| {
-        format!("not a principals document ({e}); expected {{\"keys\":[{{\"id\":…,\"sha256\":…,\"buckets\":[…],\"prefixes\":[…]}}]}}")
-    })?;
+/// A principals document that cannot be read or used; stops the server at start.
+#[derive(Debug, thiserror::Error)]
+pub enum PrincipalsError {
+    #[error("cannot read {origin}: {detail}")]
+    Unreadable { origin: String, detail: String },
+    #[error("{origin}: {problem}")]
+    Invalid {
+        origin: String,
+        problem: DocumentError,
+    },
+}
+
+/// What is wrong inside a principals document; says which entry and why.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error(
+        "not a principals document ({0}); expected {{\"keys\":[{{\"id\":…,\"sha256\":…,\"buckets\":[…],\"prefixes\":[…]}}]}}"
+    )]
+    Shape(String),
+    #[error("an entry has an empty id")]
+    EmptyId,
+    #[error("id {0:?} appears twice")]
+    DuplicateId(String),
+    #[error("{0}: sha256 must be 64 hex digits (printf %s \"$KEY\" | sha256sum)")]
+    Digest(String),
+    #[error("{id}: principal_arn: {detail}")]
+    Arn { id: String, detail: String },
+    #[error("{0}: give exactly one of sha256 (API key) or principal_arn (IAM)")]
+    Credential(String),
+    #[error("{id}: {problem}")]
+    Policy { id: String, problem: PolicyError },
+}
+
+/// Parses and validates a document.
+fn parse(text: &str) -> Result<Vec<Record>, DocumentError> {
+    let document: Document =
+        serde_json::from_str(text).map_err(|e| DocumentError::Shape(e.to_string()))?;
     let mut records = Vec::with_capacity(document.keys.len());
     for entry in document.keys {
         let id = entry.id.trim().to_owned();
         if id.is_empty() {
-            return Err("an entry has an empty id".into());
+            return Err(DocumentError::EmptyId);
         }
         if records.iter().any(|r: &Record| r.id == id) {
-            return Err(format!("id {id:?} appears twice"));
+            return Err(DocumentError::DuplicateId(id));
         }
         let digest = match &entry.sha256 {
-            Some(hex_digest) => {
-                let bytes = hex::decode(hex_digest.trim())
+            Some(hex_digest) => Some(
+                hex::decode(hex_digest.trim())
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| {
-                        format!(
-                            "{id}: sha256 must be 64 hex digits (printf %s \"$KEY\" | sha256sum)"
-                        )
-                    })?;
-                Some(bytes)
-            }
+                    .ok_or_else(|| DocumentError::Digest(id.clone()))?,
+            ),
             None => None,
         };
         let arn = match &entry.principal_arn {
-            Some(arn) => {
-                Some(glob::Pattern::new(arn).map_err(|e| format!("{id}: principal_arn: {e}"))?)
-            }
+            Some(arn) => Some(glob::Pattern::new(arn).map_err(|e| DocumentError::Arn {
+                id: id.clone(),
+                detail: e.to_string(),
+            })?),
             None => None,
         };
         if digest.is_none() == arn.is_none() {
-            return Err(format!(
-                "{id}: give exactly one of sha256 (API key) or principal_arn (IAM)"
-            ));
+            return Err(DocumentError::Credential(id));
         }
-        let policy = Policy::new(&entry.buckets, &entry.prefixes, entry.max_bytes)
-            .map_err(|e| format!("{id}: {e}"))?;
+        let policy =
+            Policy::new(&entry.buckets, &entry.prefixes, entry.max_bytes).map_err(|problem| {
+                DocumentError::Policy {
+                    id: id.clone(),
+                    problem,
+                }
+            })?;
         records.push(Record {
             id,
             digest,
@@ -157,12 +194,12 @@ pub struct KeyStore {
 
 impl KeyStore {
     /// Loads the document once; a missing or invalid document stops the server at start.
-    pub async fn load(source: KeySource, ttl: Duration) -> Result<Self, String> {
-        let text = source
-            .fetch()
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", source.describe()))?;
-        let records = parse(&text).map_err(|e| format!("{}: {e}", source.describe()))?;
+    pub async fn load(source: KeySource, ttl: Duration) -> Result<Self, PrincipalsError> {
+        let text = source.fetch().await?;
+        let records = parse(&text).map_err(|problem| PrincipalsError::Invalid {
+            origin: source.describe(),
+            problem,
+        })?;
         tracing::info!(source = %source.describe(), principals = records.len(), "principals loaded");
         Ok(KeyStore {
             source,
@@ -216,8 +253,8 @@ impl KeyStore {
             return self.current.read().await.records.clone();
         };
         let refreshed = match self.source.fetch().await {
-            Ok(text) => parse(&text),
-            Err(e) => Err(format!("cannot read: {e}")),
+            Ok(text) => parse(&text).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         let mut current = self.current.write().await;
         current.checked_at = Instant::now();
@@ -279,7 +316,7 @@ mod tests {
                 "unknown field",
             ),
         ] {
-            let err = parse(text).unwrap_err();
+            let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
         }
     }

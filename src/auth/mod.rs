@@ -3,11 +3,13 @@
 
 pub mod keys;
 pub mod policy;
+mod settings;
 
 use std::sync::Arc;
 
-pub use keys::{KeySource, KeyStore};
+pub use keys::{KeySource, KeyStore, PrincipalsError};
 pub use policy::Policy;
+pub use settings::{AuthSettings, PrincipalsLocation};
 
 /// An authenticated caller and its policy.
 #[derive(Clone, Debug)]
@@ -112,34 +114,36 @@ impl Authenticator {
     }
 }
 
-/// The authenticator the configuration asks for, with its principals document loaded.
-pub async fn from_config(config: &crate::config::Config) -> Result<Authenticator, String> {
-    use crate::config::ApiKeysLocation;
-    let Some(location) = config
-        .api_keys
-        .as_ref()
-        .filter(|_| config.auth_mode != AuthMode::None)
-    else {
-        if config.auth_mode != AuthMode::None {
-            return Err("AUTH_MODE needs API_KEYS_SECRET_ID or API_KEYS_FILE".into());
-        }
-        return Ok(Authenticator::open());
-    };
-    let source = match location {
-        ApiKeysLocation::File(path) => KeySource::File(path.clone()),
-        ApiKeysLocation::Secret(secret_id) => {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-            if let Some(region) = &config.region {
-                loader = loader.region(aws_config::Region::new(region.clone()));
+impl Authenticator {
+    /// The authenticator `settings` ask for, with its principals document loaded (a missing or
+    /// invalid document stops the server at start).
+    pub async fn from_settings(settings: &AuthSettings) -> Result<Authenticator, PrincipalsError> {
+        let location = match (&settings.principals, settings.mode) {
+            (_, AuthMode::None) => return Ok(Authenticator::open()),
+            (Some(location), _) => location,
+            (None, _) => {
+                return Err(PrincipalsError::Unreadable {
+                    origin: "the principals document".into(),
+                    detail: "AUTH_MODE needs API_KEYS_SECRET_ID or API_KEYS_FILE".into(),
+                });
             }
-            KeySource::SecretsManager {
-                client: aws_sdk_secretsmanager::Client::new(&loader.load().await),
-                secret_id: secret_id.clone(),
+        };
+        let source = match location {
+            PrincipalsLocation::File(path) => KeySource::File(path.clone()),
+            PrincipalsLocation::Secret(secret_id) => {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(region) = &settings.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                KeySource::SecretsManager {
+                    client: aws_sdk_secretsmanager::Client::new(&loader.load().await),
+                    secret_id: secret_id.clone(),
+                }
             }
-        }
-    };
-    Ok(Authenticator::new(
-        config.auth_mode,
-        KeyStore::load(source, config.api_keys_ttl).await?,
-    ))
+        };
+        Ok(Authenticator::new(
+            settings.mode,
+            KeyStore::load(source, settings.ttl).await?,
+        ))
+    }
 }

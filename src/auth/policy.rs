@@ -33,16 +33,19 @@ impl Policy {
         buckets: &[String],
         prefixes: &[String],
         max_bytes: Option<u64>,
-    ) -> Result<Self, String> {
-        let compile = |what: &str, patterns: &[String]| -> Result<Vec<Pattern>, String> {
+    ) -> Result<Self, PolicyError> {
+        let compile = |what: &'static str, patterns: &[String]| {
             if patterns.is_empty() {
-                return Err(format!("{what} is empty; use [\"*\"] to allow all"));
+                return Err(PolicyError::Empty { what });
             }
             patterns
                 .iter()
                 .map(|p| {
-                    Pattern::new(p.trim_start_matches('/'))
-                        .map_err(|e| format!("{what} pattern {p:?}: {e}"))
+                    Pattern::new(p.trim_start_matches('/')).map_err(|e| PolicyError::Pattern {
+                        what,
+                        pattern: p.clone(),
+                        detail: e.to_string(),
+                    })
                 })
                 .collect()
         };
@@ -79,21 +82,27 @@ impl Policy {
         }
     }
 
-    pub fn describe_buckets(&self) -> String {
-        describe(&self.buckets)
-    }
-
+    /// The prefix patterns as written, for messages ("figma/*, shared/*").
     pub fn describe_prefixes(&self) -> String {
-        describe(&self.prefixes)
+        self.prefixes
+            .iter()
+            .map(Pattern::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-fn describe(patterns: &[Pattern]) -> String {
-    patterns
-        .iter()
-        .map(Pattern::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A policy that cannot be built; the message names the list and the pattern.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{what} is empty; use [\"*\"] to allow all")]
+    Empty { what: &'static str },
+    #[error("{what} pattern {pattern:?}: {detail}")]
+    Pattern {
+        what: &'static str,
+        pattern: String,
+        detail: String,
+    },
 }
 
 #[cfg(test)]
@@ -138,11 +147,13 @@ mod tests {
         assert!(
             Policy::new(&["[".into()], &["*".into()], None)
                 .unwrap_err()
+                .to_string()
                 .contains("buckets")
         );
         assert!(
             Policy::new(&["*".into()], &[], None)
                 .unwrap_err()
+                .to_string()
                 .contains("prefixes is empty")
         );
     }

@@ -10,10 +10,10 @@ use image::{AnimationDecoder, Delay, ImageDecoder, RgbaImage};
 use webp::BitstreamFeatures;
 
 use super::decode::{check_pixels, image_limits};
-use super::encode::{webp_config, webp_is_lossless};
+use super::encode::webp_config;
 use super::{
-    ImageKind, ImagingError, Limits, OutputFormat, ProcessOptions, Processed, Rendition, Timings,
-    ms, resize, strip,
+    ImageKind, ImagingError, Limits, OutputFormat, Probe, ProcessOptions, Processed, Quality,
+    Rendition, Timings, ms, resize, strip, webp_anim,
 };
 
 /// Composited full-canvas RGBA frames.
@@ -24,28 +24,6 @@ struct Animation {
     frames: Vec<(Vec<u8>, u32)>,
     /// 0 = forever.
     loop_count: u32,
-}
-
-/// More than one frame? Cheap: reads frame headers only.
-pub(crate) fn is_animated(input: &[u8], kind: ImageKind) -> Result<bool, ImagingError> {
-    Ok(match kind {
-        ImageKind::Webp => BitstreamFeatures::new(input).is_some_and(|f| f.has_animation()),
-        ImageKind::Gif => gif_frame_count(input).unwrap_or(0) > 1,
-        _ => false,
-    })
-}
-
-fn gif_frame_count(input: &[u8]) -> Result<usize, gif::DecodingError> {
-    let mut opts = gif::DecodeOptions::new();
-    opts.skip_frame_decoding(true);
-    let mut dec = opts.read_info(input)?;
-    let mut n = 0;
-    while dec.next_frame_info()?.is_some() {
-        // Skip the frame's data without decoding it.
-        dec.read_next_frame()?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 /// Composited frames cost width × height × 4 bytes each; cap their sum at `max_pixels` pixels.
@@ -62,11 +40,11 @@ fn check_frames(w: u32, h: u32, frames: usize, limits: &Limits) -> Result<(), Im
     Ok(())
 }
 
-fn decode_gif(input: &[u8], limits: &Limits) -> Result<Animation, ImagingError> {
+fn decode_gif(input: &[u8], probe: &Probe, limits: &Limits) -> Result<Animation, ImagingError> {
     let corrupt = |e: gif::DecodingError| ImagingError::Corrupt {
         detail: format!("GIF: {e}"),
     };
-    let count = gif_frame_count(input).map_err(corrupt)?;
+    let count = probe.frames as usize;
     let info = gif::DecodeOptions::new()
         .read_info(input)
         .map_err(corrupt)?;
@@ -161,82 +139,15 @@ impl Animation {
         })
     }
 
-    /// Animated WebP through libwebp's WebPAnimEncoder. Called directly (not via the `webp`
-    /// crate's wrapper) so the closing timestamp is the end of the last frame: the wrapper passes
-    /// 0, and libwebp then replaces the last frame's duration with the average.
-    fn encode_webp(&self, lossless: bool, quality: u8) -> Result<Vec<u8>, ImagingError> {
-        use libwebp_sys as sys;
-        let err = |what: &str| ImagingError::encode("animated webp", what);
-        let cfg = webp_config(lossless, quality)?;
-        let (w, h) = (
-            i32::try_from(self.width).map_err(|_| err("width"))?,
-            i32::try_from(self.height).map_err(|_| err("height"))?,
-        );
-        struct Enc(*mut sys::WebPAnimEncoder);
-        impl Drop for Enc {
-            fn drop(&mut self) {
-                // SAFETY: created by WebPAnimEncoderNewInternal, deleted exactly once.
-                unsafe { sys::WebPAnimEncoderDelete(self.0) }
-            }
-        }
-        // SAFETY: plain libwebp C API use: every struct is initialised by its Init function,
-        // pictures import from buffers of exactly width×height×4 bytes (checked below) and are
-        // freed after use, the encoder is freed by `Enc`, WebPData is cleared after copying.
-        unsafe {
-            let mut opts: sys::WebPAnimEncoderOptions = std::mem::zeroed();
-            if sys::WebPAnimEncoderOptionsInitInternal(&mut opts, sys::WebPGetMuxABIVersion()) == 0
-            {
-                return Err(err("options init"));
-            }
-            opts.anim_params.loop_count = i32::try_from(self.loop_count).unwrap_or(0);
-            let enc = Enc(sys::WebPAnimEncoderNewInternal(
-                w,
-                h,
-                &opts,
-                sys::WebPGetMuxABIVersion(),
-            ));
-            if enc.0.is_null() {
-                return Err(err("encoder allocation"));
-            }
-            let mut ts: i32 = 0;
-            for (px, delay) in &self.frames {
-                if px.len() != self.width as usize * self.height as usize * 4 {
-                    return Err(err("frame size mismatch"));
-                }
-                let mut pic: sys::WebPPicture = std::mem::zeroed();
-                if !sys::WebPPictureInit(&mut pic) {
-                    return Err(err("picture init"));
-                }
-                pic.use_argb = 1;
-                pic.width = w;
-                pic.height = h;
-                if sys::WebPPictureImportRGBA(&mut pic, px.as_ptr(), w * 4) == 0 {
-                    sys::WebPPictureFree(&mut pic);
-                    return Err(err("picture import (out of memory)"));
-                }
-                let ok = sys::WebPAnimEncoderAdd(enc.0, &mut pic, ts, &cfg);
-                sys::WebPPictureFree(&mut pic);
-                if ok == 0 {
-                    let msg = sys::WebPAnimEncoderGetError(enc.0);
-                    let msg = if msg.is_null() {
-                        "frame encode".to_string()
-                    } else {
-                        std::ffi::CStr::from_ptr(msg).to_string_lossy().into_owned()
-                    };
-                    return Err(err(&msg));
-                }
-                ts = ts.saturating_add(i32::try_from((*delay).max(1)).unwrap_or(i32::MAX));
-            }
-            // The closing call carries the end time of the last frame.
-            sys::WebPAnimEncoderAdd(enc.0, std::ptr::null_mut(), ts, std::ptr::null());
-            let mut data: sys::WebPData = std::mem::zeroed();
-            if sys::WebPAnimEncoderAssemble(enc.0, &mut data) == 0 || data.bytes.is_null() {
-                return Err(err("assemble"));
-            }
-            let out = std::slice::from_raw_parts(data.bytes, data.size).to_vec();
-            sys::WebPDataClear(&mut data);
-            Ok(out)
-        }
+    fn encode_webp(&self, lossless: bool, quality: Quality) -> Result<Vec<u8>, ImagingError> {
+        let config = webp_config(lossless, quality)?;
+        webp_anim::encode(
+            &self.frames,
+            self.width,
+            self.height,
+            self.loop_count,
+            &config,
+        )
     }
 
     fn encode_gif(&self) -> Result<Vec<u8>, ImagingError> {
@@ -262,31 +173,61 @@ impl Animation {
     }
 }
 
+/// How an animation is written out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum AnimOut {
     Webp { lossless: bool },
     Gif,
 }
 
+impl AnimOut {
+    /// The input's own format, for `original` (lossless WebP stays lossless).
+    fn same_as(probe: &Probe) -> AnimOut {
+        match probe.kind {
+            ImageKind::Gif => AnimOut::Gif,
+            _ => AnimOut::Webp {
+                lossless: probe.lossless,
+            },
+        }
+    }
+
+    fn kind(self) -> ImageKind {
+        match self {
+            AnimOut::Gif => ImageKind::Gif,
+            AnimOut::Webp { .. } => ImageKind::Webp,
+        }
+    }
+
+    fn encoder_name(self) -> &'static str {
+        match self {
+            AnimOut::Gif => "gif-anim",
+            AnimOut::Webp { lossless: true } => "libwebp-anim-lossless",
+            AnimOut::Webp { lossless: false } => "libwebp-anim",
+        }
+    }
+
+    fn encode(self, animation: &Animation, quality: Quality) -> Result<Vec<u8>, ImagingError> {
+        match self {
+            AnimOut::Webp { lossless } => animation.encode_webp(lossless, quality),
+            AnimOut::Gif => animation.encode_gif(),
+        }
+    }
+}
+
 pub(crate) fn process(
     input: &[u8],
-    kind: ImageKind,
+    probe: &Probe,
     opts: &ProcessOptions,
 ) -> Result<Processed, ImagingError> {
+    let kind = probe.kind;
     let mut timings = Timings::default();
     let t = Instant::now();
     let anim = match kind {
-        ImageKind::Gif => decode_gif(input, &opts.limits)?,
+        ImageKind::Gif => decode_gif(input, probe, &opts.limits)?,
         _ => decode_webp(input, &opts.limits)?,
     };
     timings.decode_ms = ms(t);
 
-    let reencode_same = match kind {
-        ImageKind::Gif => AnimOut::Gif,
-        _ => AnimOut::Webp {
-            lossless: webp_is_lossless(input),
-        },
-    };
     let target = match opts.format {
         OutputFormat::Png | OutputFormat::Jpeg => {
             return Err(ImagingError::InvalidParameter {
@@ -299,7 +240,7 @@ pub(crate) fn process(
             });
         }
         OutputFormat::Auto | OutputFormat::Webp => AnimOut::Webp { lossless: false },
-        OutputFormat::Original => reencode_same,
+        OutputFormat::Original => AnimOut::same_as(probe),
     };
 
     let (w, h) = resize::fit(anim.width, anim.height, opts.max_width, opts.max_height);
@@ -309,45 +250,28 @@ pub(crate) fn process(
     timings.resize_ms = ms(t);
 
     let t = Instant::now();
-    let encode = |a: &Animation, out: AnimOut| match out {
-        AnimOut::Webp { lossless } => a.encode_webp(lossless, opts.quality),
-        AnimOut::Gif => a.encode_gif(),
-    };
-    let mut out_kind = match target {
-        AnimOut::Gif => ImageKind::Gif,
-        AnimOut::Webp { .. } => ImageKind::Webp,
-    };
-    let mut encoder = match target {
-        AnimOut::Gif => "gif-anim",
-        AnimOut::Webp { lossless: true } => "libwebp-anim-lossless",
-        AnimOut::Webp { lossless: false } => "libwebp-anim",
-    };
-    let mut variant_target = target;
+    // The stripped original wins when it is asked for, or (auto) when it is no larger.
     let stripped = if resized {
         None
     } else {
         strip::strip(input, kind)?
     };
-    let bytes = match (opts.format, stripped) {
-        (OutputFormat::Original, Some(s)) => {
-            encoder = "original-stripped";
-            s
-        }
+    let (bytes, written_as) = match (opts.format, stripped) {
+        (OutputFormat::Original, Some(s)) => (s, None),
         (OutputFormat::Auto, Some(s)) => {
-            let webp = encode(&main, target)?;
-            if s.len() <= webp.len() {
-                encoder = "original-stripped";
-                out_kind = kind;
-                variant_target = reencode_same;
-                s
+            let encoded = target.encode(&main, opts.quality)?;
+            if s.len() <= encoded.len() {
+                (s, None)
             } else {
-                webp
+                (encoded, Some(target))
             }
         }
-        _ => encode(&main, target)?,
+        _ => (target.encode(&main, opts.quality)?, Some(target)),
     };
     timings.encode_ms = ms(t);
 
+    // Variants are encoded like the main output; a stripped original's are re-encoded in kind.
+    let variant_target = written_as.unwrap_or(AnimOut::same_as(probe));
     let mut variants = Vec::new();
     for (vw, vh) in resize::variant_sizes(anim.width, anim.height, &opts.widths) {
         let t = Instant::now();
@@ -355,7 +279,7 @@ pub(crate) fn process(
         timings.resize_ms += ms(t);
         let t = Instant::now();
         variants.push(Rendition {
-            bytes: encode(&v, variant_target)?,
+            bytes: variant_target.encode(&v, opts.quality)?,
             width: vw,
             height: vh,
         });
@@ -364,14 +288,16 @@ pub(crate) fn process(
 
     Ok(Processed {
         bytes,
-        kind: out_kind,
+        kind: written_as.map_or(kind, AnimOut::kind),
         width: w,
         height: h,
         input_kind: kind,
         original_bytes: input.len(),
         resized,
         orientation_applied: false,
-        encoder: encoder.to_string(),
+        encoder: written_as
+            .map_or("original-stripped", AnimOut::encoder_name)
+            .to_string(),
         variants,
         frames: u32::try_from(anim.frames.len()).unwrap_or(u32::MAX),
         timings,

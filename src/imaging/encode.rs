@@ -7,9 +7,9 @@ use image::codecs::gif::GifEncoder;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, GrayImage, RgbImage};
-use webp::{BitstreamFeatures, BitstreamFormat, PixelLayout, WebPConfig};
+use webp::{PixelLayout, WebPConfig};
 
-use super::{ImageKind, ImagingError, OutputFormat};
+use super::{ImageKind, ImagingError, OutputFormat, Quality};
 
 /// libwebp effort (0 fast … 6 slow); 4 is libwebp's, sharp's and Pillow's default.
 pub const WEBP_METHOD: i32 = 4;
@@ -60,17 +60,19 @@ impl Encoded {
     }
 
     /// The encoder that makes variants of the same kind as this output.
-    pub fn as_choice(self, input_kind: ImageKind, input: &[u8]) -> Choice {
+    pub fn as_choice(self, input_kind: ImageKind, input_lossless: bool) -> Choice {
         match self {
             Encoded::WebpLossy => Choice::WebpLossy,
             Encoded::WebpLossless => Choice::WebpLossless,
             Encoded::Png => Choice::Png,
             Encoded::Jpeg => Choice::Jpeg,
             Encoded::Gif => Choice::Gif,
-            Encoded::OriginalStripped(k) => same_format(k, input).unwrap_or(match input_kind {
-                ImageKind::Jpeg => Choice::Jpeg,
-                _ => Choice::Png,
-            }),
+            Encoded::OriginalStripped(k) => {
+                same_format(k, input_lossless).unwrap_or(match input_kind {
+                    ImageKind::Jpeg => Choice::Jpeg,
+                    _ => Choice::Png,
+                })
+            }
         }
     }
 }
@@ -79,30 +81,30 @@ impl Choice {
     pub fn for_still(
         format: OutputFormat,
         input_kind: ImageKind,
-        input: &[u8],
+        input_lossless: bool,
     ) -> Result<Choice, ImagingError> {
         Ok(match format {
             OutputFormat::Auto => Choice::WebpSmart,
             OutputFormat::Webp => Choice::WebpLossy,
             OutputFormat::Png => Choice::Png,
             OutputFormat::Jpeg => Choice::Jpeg,
-            OutputFormat::Original => {
-                same_format(input_kind, input).ok_or_else(|| ImagingError::InvalidParameter {
+            OutputFormat::Original => same_format(input_kind, input_lossless).ok_or_else(|| {
+                ImagingError::InvalidParameter {
                     name: "format",
                     reason: format!("`original` cannot re-encode {input_kind}; use webp or png"),
-                })?
-            }
+                }
+            })?,
         })
     }
 }
 
 /// Re-encoding in the input's own format (lossless WebP stays lossless).
-fn same_format(kind: ImageKind, input: &[u8]) -> Option<Choice> {
+fn same_format(kind: ImageKind, lossless: bool) -> Option<Choice> {
     match kind {
         ImageKind::Png => Some(Choice::Png),
         ImageKind::Jpeg => Some(Choice::Jpeg),
         ImageKind::Gif => Some(Choice::Gif),
-        ImageKind::Webp => Some(if webp_is_lossless(input) {
+        ImageKind::Webp => Some(if lossless {
             Choice::WebpLossless
         } else {
             Choice::WebpLossy
@@ -111,17 +113,10 @@ fn same_format(kind: ImageKind, input: &[u8]) -> Option<Choice> {
     }
 }
 
-pub(crate) fn webp_is_lossless(input: &[u8]) -> bool {
-    matches!(
-        BitstreamFeatures::new(input).and_then(|f| f.format()),
-        Some(BitstreamFormat::Lossless)
-    )
-}
-
 pub(crate) fn encode_still(
     img: &DynamicImage,
     choice: Choice,
-    quality: u8,
+    quality: Quality,
     flat: bool,
 ) -> Result<(Vec<u8>, Encoded), ImagingError> {
     match choice {
@@ -144,7 +139,7 @@ pub(crate) fn encode_still(
 }
 
 /// The libwebp configuration shared by still and animated encodes.
-pub(crate) fn webp_config(lossless: bool, quality: u8) -> Result<WebPConfig, ImagingError> {
+pub(crate) fn webp_config(lossless: bool, quality: Quality) -> Result<WebPConfig, ImagingError> {
     let mut cfg =
         WebPConfig::new().map_err(|()| ImagingError::encode("webp", "libwebp config init"))?;
     cfg.method = WEBP_METHOD;
@@ -154,7 +149,7 @@ pub(crate) fn webp_config(lossless: bool, quality: u8) -> Result<WebPConfig, Ima
         cfg.quality = 75.0;
     } else {
         cfg.lossless = 0;
-        cfg.quality = f32::from(quality);
+        cfg.quality = f32::from(quality.get());
     }
     Ok(cfg)
 }
@@ -162,7 +157,7 @@ pub(crate) fn webp_config(lossless: bool, quality: u8) -> Result<WebPConfig, Ima
 pub(crate) fn webp(
     img: &DynamicImage,
     lossless: bool,
-    quality: u8,
+    quality: Quality,
 ) -> Result<Vec<u8>, ImagingError> {
     let cfg = webp_config(lossless, quality)?;
     let converted;
@@ -193,10 +188,10 @@ fn png(img: &DynamicImage) -> Result<Vec<u8>, ImagingError> {
     Ok(out.into_inner())
 }
 
-fn jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, ImagingError> {
+fn jpeg(img: &DynamicImage, quality: Quality) -> Result<Vec<u8>, ImagingError> {
     let flat = flatten_on_white(img);
     let mut out = Vec::new();
-    let enc = JpegEncoder::new_with_quality(&mut out, quality);
+    let enc = JpegEncoder::new_with_quality(&mut out, quality.get());
     flat.write_with_encoder(enc)
         .map_err(|e| ImagingError::encode("jpeg", e))?;
     Ok(out)
@@ -251,14 +246,21 @@ mod tests {
 
     #[test]
     fn smart_webp_picks_lossless_for_flat_art() {
-        let (bytes, enc) = encode_still(&checker(256, 256), Choice::WebpSmart, 80, true).unwrap();
+        let (bytes, enc) = encode_still(
+            &checker(256, 256),
+            Choice::WebpSmart,
+            Quality::DEFAULT,
+            true,
+        )
+        .unwrap();
         assert_eq!(enc, Encoded::WebpLossless);
-        assert!(webp_is_lossless(&bytes));
+        assert!(super::super::probe(&bytes).unwrap().lossless);
     }
 
     #[test]
     fn forced_webp_is_lossy_and_decodable() {
-        let (bytes, enc) = encode_still(&checker(64, 32), Choice::WebpLossy, 80, true).unwrap();
+        let (bytes, enc) =
+            encode_still(&checker(64, 32), Choice::WebpLossy, Quality::DEFAULT, true).unwrap();
         assert_eq!(enc, Encoded::WebpLossy);
         let back = image::load_from_memory(&bytes).unwrap();
         assert_eq!((back.width(), back.height()), (64, 32));
@@ -267,7 +269,8 @@ mod tests {
     #[test]
     fn jpeg_flattens_transparency_onto_white() {
         let clear = DynamicImage::ImageRgba8(image::RgbaImage::new(16, 16));
-        let (bytes, _) = encode_still(&clear, Choice::Jpeg, 90, false).unwrap();
+        let (bytes, _) =
+            encode_still(&clear, Choice::Jpeg, Quality::try_from(90).unwrap(), false).unwrap();
         let back = image::load_from_memory(&bytes).unwrap().to_rgb8();
         assert!(back.pixels().all(|p| p.0.iter().all(|&c| c > 245)));
     }

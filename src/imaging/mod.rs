@@ -6,16 +6,21 @@ mod color;
 mod decode;
 mod encode;
 mod error;
+mod options;
+mod probe;
 mod resize;
 mod sniff;
 mod strip;
 mod svg;
+mod webp_anim;
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
 pub use error::ImagingError;
+pub use options::{ImageDefaults, Overrides, Quality, QualityOutOfRange};
+pub use probe::{Probe, probe};
 pub use sniff::sniff;
 
 /// Resource limits checked before any pixel is decoded.
@@ -64,7 +69,7 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    const ALL: [OutputFormat; 5] = [
+    pub const ALL: [OutputFormat; 5] = [
         OutputFormat::Auto,
         OutputFormat::Webp,
         OutputFormat::Original,
@@ -162,8 +167,8 @@ impl fmt::Display for ImageKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessOptions {
     pub format: OutputFormat,
-    /// 1–100; lossy WebP/JPEG quality.
-    pub quality: u8,
+    /// Lossy WebP/JPEG quality.
+    pub quality: Quality,
     /// Fit box; 0 = no limit on that axis. Never enlarges.
     pub max_width: u32,
     pub max_height: u32,
@@ -176,21 +181,10 @@ pub struct ProcessOptions {
 
 impl Default for ProcessOptions {
     fn default() -> Self {
-        ProcessOptions {
-            format: OutputFormat::Auto,
-            quality: DEFAULT_QUALITY,
-            max_width: DEFAULT_MAX_WIDTH,
-            max_height: DEFAULT_MAX_HEIGHT,
-            widths: Vec::new(),
-            rasterize: false,
-            limits: Limits::default(),
-        }
+        Overrides::default().resolve(&ImageDefaults::default(), false, Limits::default())
     }
 }
 
-pub const DEFAULT_QUALITY: u8 = 80;
-pub const DEFAULT_MAX_WIDTH: u32 = 1920;
-pub const DEFAULT_MAX_HEIGHT: u32 = 1080;
 /// More renditions than this is a caller mistake, not a srcset.
 pub const MAX_VARIANTS: usize = 8;
 
@@ -232,28 +226,31 @@ pub struct Processed {
     pub timings: Timings,
 }
 
-/// Width and height from the header alone, for raster formats (no pixel is decoded); the
-/// caller uses it to budget memory before processing.
-pub fn dimensions(input: &[u8]) -> Option<(u32, u32)> {
-    image::ImageReader::new(std::io::Cursor::new(input))
-        .with_guessed_format()
-        .ok()?
-        .into_dimensions()
-        .ok()
-}
-
 /// Runs the whole pipeline on `input`. Pure and synchronous; call it from `spawn_blocking`.
 pub fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, ImagingError> {
-    let start = Instant::now();
     validate(input, opts)?;
-    let kind = sniff(input)?;
-    let mut out = match kind {
+    run(input, &probe(input)?, opts)
+}
+
+/// [`process`] for an input its caller has already probed (to budget memory before the work).
+pub fn process_probed(
+    input: &[u8],
+    probe: &Probe,
+    opts: &ProcessOptions,
+) -> Result<Processed, ImagingError> {
+    validate(input, opts)?;
+    run(input, probe, opts)
+}
+
+fn run(input: &[u8], probe: &Probe, opts: &ProcessOptions) -> Result<Processed, ImagingError> {
+    let start = Instant::now();
+    let mut out = match probe.kind {
         ImageKind::Svg => svg::process(input, opts)?,
         ImageKind::Avif => return Err(ImagingError::avif_unsupported()),
-        ImageKind::Gif | ImageKind::Webp if animated::is_animated(input, kind)? => {
-            animated::process(input, kind, opts)?
+        ImageKind::Gif | ImageKind::Webp if probe.is_animated() => {
+            animated::process(input, probe, opts)?
         }
-        _ => raster(input, kind, opts)?,
+        _ => raster(input, probe, opts)?,
     };
     out.timings.total_ms = ms(start);
     Ok(out)
@@ -269,12 +266,6 @@ fn validate(input: &[u8], opts: &ProcessOptions) -> Result<(), ImagingError> {
     if input.is_empty() {
         return Err(ImagingError::Corrupt {
             detail: "the input is empty (0 bytes)".into(),
-        });
-    }
-    if !(1..=100).contains(&opts.quality) {
-        return Err(ImagingError::InvalidParameter {
-            name: "quality",
-            reason: format!("{} is out of range; use 1–100 (default 80)", opts.quality),
         });
     }
     if opts.widths.len() > MAX_VARIANTS {
@@ -300,7 +291,8 @@ pub(crate) fn ms(since: Instant) -> f64 {
 }
 
 /// Still raster images: PNG, JPEG, static WebP, static GIF.
-fn raster(input: &[u8], kind: ImageKind, opts: &ProcessOptions) -> Result<Processed, ImagingError> {
+fn raster(input: &[u8], probe: &Probe, opts: &ProcessOptions) -> Result<Processed, ImagingError> {
+    let kind = probe.kind;
     let mut timings = Timings::default();
     let t = Instant::now();
     let decoded = decode::decode(input, kind, &opts.limits)?;
@@ -322,7 +314,7 @@ fn raster(input: &[u8], kind: ImageKind, opts: &ProcessOptions) -> Result<Proces
             None
         };
     let flat = decoded.flat;
-    let choice = encode::Choice::for_still(opts.format, kind, input)?;
+    let choice = encode::Choice::for_still(opts.format, kind, probe.lossless)?;
     let mut encode_main = || -> Result<_, ImagingError> {
         let t = Instant::now();
         let main = decoded.render(w, h)?;
@@ -348,7 +340,7 @@ fn raster(input: &[u8], kind: ImageKind, opts: &ProcessOptions) -> Result<Proces
 
     // Variants are rendered from the full-resolution source, encoded like the main output.
     let t = Instant::now();
-    let variant_choice = enc.as_choice(kind, input);
+    let variant_choice = enc.as_choice(kind, probe.lossless);
     let mut variants = Vec::new();
     for (vw, vh) in resize::variant_sizes(src_w, src_h, &opts.widths) {
         let img = decoded.render(vw, vh)?;
@@ -411,16 +403,6 @@ mod tests {
         assert_eq!(ImageKind::Svg.content_type(), "image/svg+xml");
         assert_eq!(ImageKind::Jpeg.extension(), "jpg");
         assert_eq!(ImageKind::Webp.content_type(), "image/webp");
-    }
-
-    #[test]
-    fn out_of_range_quality_is_a_parameter_error() {
-        let opts = ProcessOptions {
-            quality: 0,
-            ..Default::default()
-        };
-        let err = process(b"\x89PNG\r\n\x1a\n", &opts).unwrap_err();
-        assert_eq!(err.kind(), "invalid_parameter");
     }
 
     #[test]

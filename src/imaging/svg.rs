@@ -335,7 +335,7 @@ pub(crate) fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, 
     timings.resize_ms = ms(t);
     let t = Instant::now();
     let (bytes, enc) = encode::encode_still(&main, choice, opts.quality, true)?;
-    let variant_choice = enc.as_choice(ImageKind::Png, &bytes);
+    let variant_choice = enc.as_choice(ImageKind::Png, true);
     let mut variants = Vec::new();
     let mut widths = opts.widths.clone();
     widths.sort_unstable();

@@ -16,6 +16,7 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::primitives::random_hex;
 use crate::storage::StaticCredentials;
 
 /// A running embedded store; stops when dropped.
@@ -123,10 +124,4 @@ impl S3Access for PublicReadOnly {
             ))
         }
     }
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random number generator is available");
-    hex::encode(buf)
 }

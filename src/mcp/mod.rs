@@ -1,5 +1,7 @@
-//! The MCP server: tool definitions, and the one place upload errors become MCP results.
+//! The MCP server: tool definitions, the one audit wrapper every tool runs in, and the one place
+//! upload errors become MCP results. Results are shaped in [`present`], arguments in [`schema`].
 
+pub mod present;
 pub mod schema;
 
 use std::borrow::Cow;
@@ -17,10 +19,13 @@ use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use crate::auth::Principal;
 use crate::telemetry::{Audit, AuditEvent, CallMeta, UploadStats};
-use crate::upload::{BatchProgress, Source, StagingRequest, UploadError, UploadRequest, Uploader};
+use crate::upload::{
+    BatchProgress, InputReason, Source, StagingRequest, StoredImage, UploadError, UploadRequest,
+    Uploader,
+};
 use schema::{
     BatchItemResult, BatchResult, BatchUploadParams, BucketInfo, BucketList, CreateUploadUrlParams,
-    StagingTicket, UploadImageParams, UploadOutcome,
+    UploadImageParams, UploadOutcome, UploadUrl,
 };
 
 /// Protocol revisions served: the three with `initialize`, and 2026-07-28 without it.
@@ -30,9 +35,6 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2025_11_25,
     ProtocolVersion::V_2026_07_28,
 ];
-
-/// Batch concurrency when the caller names none (the PRD's default).
-const DEFAULT_BATCH_CONCURRENCY: usize = 5;
 
 const INSTRUCTIONS: &str = "Turns images into public, web-ready URLs. Small images: call upload_image_to_s3 \
 with the image as base64 (or a data: URI) in `data` and its original `filename`. Large images (over ~1 MB) \
@@ -54,6 +56,38 @@ pub struct McpServer {
     /// request without an authenticated principal is refused.
     local_principal: Option<Principal>,
     tool_router: ToolRouter<Self>,
+}
+
+/// What a tool call touched, for its audit line.
+#[derive(Default)]
+struct Activity {
+    buckets: Vec<String>,
+    keys: Vec<String>,
+    bytes_in: u64,
+    bytes_out: u64,
+    /// Upload tools count their uploads (and so carry metrics).
+    uploads: Option<UploadStats>,
+    /// Overrides "ok" for a call that ran but did not fully succeed ("partial", "failed").
+    result: Option<&'static str>,
+}
+
+impl Activity {
+    fn stored(&mut self, stored: &StoredImage) {
+        if !self.buckets.contains(&stored.bucket) {
+            self.buckets.push(stored.bucket.clone());
+        }
+        self.keys.push(stored.key.clone());
+        self.bytes_in += stored.original_bytes as u64;
+        self.bytes_out += stored.bytes as u64;
+        let uploads = self.uploads.get_or_insert_with(UploadStats::default);
+        uploads.succeeded += 1;
+        uploads.bytes += stored.bytes as u64;
+        uploads.deduplicated += u64::from(stored.deduplicated);
+    }
+
+    fn failed_upload(&mut self) {
+        self.uploads.get_or_insert_with(UploadStats::default).failed += 1;
+    }
 }
 
 impl McpServer {
@@ -92,14 +126,8 @@ impl McpServer {
             .get::<http::request::Parts>()
             .and_then(|parts| {
                 let principal = parts.extensions.get::<Principal>()?.clone();
-                Some((
-                    principal,
-                    parts
-                        .extensions
-                        .get::<CallMeta>()
-                        .cloned()
-                        .unwrap_or_default(),
-                ))
+                let meta = parts.extensions.get::<CallMeta>().cloned();
+                Some((principal, meta.unwrap_or_default()))
             });
         from_http
             .or_else(|| {
@@ -114,6 +142,32 @@ impl McpServer {
             .ok_or_else(|| {
                 CallToolResult::error(vec![ContentBlock::text("unauthenticated call refused")])
             })
+    }
+
+    /// Runs one tool call for its caller and writes its audit line, whatever the outcome; a
+    /// failure becomes the tool error the agent reads.
+    async fn audited<T>(
+        &self,
+        tool: &'static str,
+        context: &RequestContext<RoleServer>,
+        work: impl AsyncFnOnce(&Principal, &mut Activity) -> Result<T, UploadError>,
+    ) -> Result<Json<T>, CallToolResult> {
+        let started = Instant::now();
+        let (principal, meta) = self.caller(context)?;
+        let mut activity = Activity::default();
+        let result = work(&principal, &mut activity).await;
+        let mut event = AuditEvent::new(tool, &principal.id, &meta, started);
+        event.buckets = activity.buckets;
+        event.keys = activity.keys;
+        event.bytes_in = activity.bytes_in;
+        event.bytes_out = activity.bytes_out;
+        event.uploads = activity.uploads;
+        event.result = match &result {
+            Ok(_) => activity.result.unwrap_or("ok"),
+            Err(e) => e.kind(),
+        };
+        self.audit.record(&event);
+        result.map(Json).map_err(tool_error)
     }
 }
 
@@ -137,42 +191,29 @@ impl McpServer {
         Parameters(params): Parameters<UploadImageParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<UploadOutcome>, CallToolResult> {
-        let started = Instant::now();
-        let (principal, meta) = self.caller(&context)?;
-        let requested_bucket = params.bucket.clone();
-        let result = match upload_request(params, &BatchDefaults::default()) {
-            Ok(request) => self.uploader.upload(&principal, request).await,
-            Err(e) => Err(e),
-        };
-        let mut event = AuditEvent {
-            buckets: requested_bucket.into_iter().collect(),
-            uploads: Some(UploadStats {
-                failed: 1,
-                ..UploadStats::default()
-            }),
-            ..AuditEvent::new("upload_image_to_s3", &principal.id, &meta, started)
-        };
-        match result {
-            Ok(outcome) => {
-                event.buckets = vec![outcome.bucket.clone()];
-                event.keys = vec![outcome.key.clone()];
-                event.bytes_in = outcome.original_bytes as u64;
-                event.bytes_out = outcome.bytes as u64;
-                event.uploads = Some(UploadStats {
-                    succeeded: 1,
-                    failed: 0,
-                    bytes: outcome.bytes as u64,
-                    deduplicated: u64::from(outcome.deduplicated),
-                });
-                self.audit.record(&event);
-                Ok(Json(outcome))
-            }
-            Err(e) => {
-                event.result = e.kind();
-                self.audit.record(&event);
-                Err(tool_error(e))
-            }
-        }
+        self.audited(
+            "upload_image_to_s3",
+            &context,
+            async |principal, activity| {
+                activity.buckets.extend(params.bucket.clone());
+                let stored = match params.into_request(None) {
+                    Ok(request) => self.uploader.upload(principal, request).await,
+                    Err(e) => Err(e),
+                };
+                match stored {
+                    Ok(stored) => {
+                        activity.buckets.clear();
+                        activity.stored(&stored);
+                        Ok(present::upload_outcome(stored))
+                    }
+                    Err(e) => {
+                        activity.failed_upload();
+                        Err(e)
+                    }
+                }
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -192,37 +233,27 @@ impl McpServer {
         &self,
         Parameters(params): Parameters<CreateUploadUrlParams>,
         context: RequestContext<RoleServer>,
-    ) -> Result<Json<StagingTicket>, CallToolResult> {
-        let started = Instant::now();
-        let (principal, meta) = self.caller(&context)?;
-        let result = self
-            .uploader
-            .create_upload_url(
-                &principal,
-                StagingRequest {
+    ) -> Result<Json<UploadUrl>, CallToolResult> {
+        self.audited(
+            "create_upload_url",
+            &context,
+            async |principal, activity| {
+                activity
+                    .buckets
+                    .push(self.uploader.settings().default_bucket.clone());
+                let request = StagingRequest {
                     filename: params.filename,
                     content_type: params.content_type,
                     bytes: params.bytes,
-                },
-            )
-            .await;
-        let mut event = AuditEvent {
-            buckets: vec![self.uploader.config().default_bucket.clone()],
-            ..AuditEvent::new("create_upload_url", &principal.id, &meta, started)
-        };
-        match result {
-            Ok(ticket) => {
+                };
+                let filename = request.filename.clone();
+                let ticket = self.uploader.create_upload_url(principal, request).await?;
                 // The staging key is logged; the presigned URL (and its signature) never is.
-                event.keys = vec![ticket.staging_key.clone()];
-                self.audit.record(&event);
-                Ok(Json(ticket))
-            }
-            Err(e) => {
-                event.result = e.kind();
-                self.audit.record(&event);
-                Err(tool_error(e))
-            }
-        }
+                activity.keys.push(ticket.staging_key.clone());
+                Ok(present::upload_url(ticket, &filename))
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -244,30 +275,69 @@ impl McpServer {
         Parameters(params): Parameters<BatchUploadParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<BatchResult>, CallToolResult> {
-        let started = Instant::now();
-        let (principal, meta) = self.caller(&context)?;
-        let defaults = BatchDefaults {
-            bucket: params.bucket,
-            prefix: params.prefix,
-            format: params.format,
-            quality: params.quality,
-            max_width: params.max_width,
-            max_height: params.max_height,
-            widths: params.widths,
-        };
-        // Items whose arguments are unusable fail alone; the rest still run.
+        self.audited(
+            "batch_upload_images",
+            &context,
+            async |principal, activity| self.run_batch(principal, params, &context, activity).await,
+        )
+        .await
+    }
+
+    #[tool(
+        description = "List the S3 buckets this server may upload to, and which one is the default.",
+        annotations(
+            title = "List upload buckets",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn list_s3_buckets(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<Json<BucketList>, CallToolResult> {
+        self.audited("list_s3_buckets", &context, async |principal, activity| {
+            let default_bucket = self.uploader.settings().default_bucket.clone();
+            let buckets = self.uploader.writable_buckets(principal).await;
+            activity.buckets = buckets.clone();
+            Ok(BucketList {
+                buckets: buckets
+                    .into_iter()
+                    .map(|name| BucketInfo {
+                        default: name == default_bucket,
+                        name,
+                    })
+                    .collect(),
+                default_bucket,
+            })
+        })
+        .await
+    }
+}
+
+impl McpServer {
+    /// The batch: items whose arguments are unusable fail alone, the rest run with progress
+    /// forwarded to the client as they finish.
+    async fn run_batch(
+        &self,
+        principal: &Principal,
+        mut params: BatchUploadParams,
+        context: &RequestContext<RoleServer>,
+        activity: &mut Activity,
+    ) -> Result<BatchResult, UploadError> {
+        let items = std::mem::take(&mut params.items);
+        let total = items.len();
         let mut requests = Vec::new();
+        let mut indices = Vec::new();
         let mut refused = Vec::new();
-        for (index, item) in params.items.into_iter().enumerate() {
-            match upload_request(item, &defaults) {
-                Ok(request) => requests.push((index, request)),
+        for (index, item) in items.into_iter().enumerate() {
+            match item.into_request(Some(&params)) {
+                Ok(request) => {
+                    indices.push(index);
+                    requests.push(request);
+                }
                 Err(e) => refused.push((index, e)),
             }
         }
-        let total = requests.len() + refused.len();
-        let concurrency = params.concurrency.map_or(DEFAULT_BATCH_CONCURRENCY, |c| {
-            usize::try_from(c).unwrap_or(usize::MAX)
-        });
 
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<BatchProgress>();
         let progress_token = context.meta.get_progress_token();
@@ -285,105 +355,44 @@ impl McpServer {
                 }
             }
         };
-        let (indices, requests): (Vec<usize>, Vec<UploadRequest>) = requests.into_iter().unzip();
+        let concurrency = params
+            .concurrency
+            .map(|c| usize::try_from(c).unwrap_or(usize::MAX));
         let run = async {
-            if requests.is_empty() && !refused.is_empty() {
+            if requests.is_empty() && total > 0 {
                 Ok(Vec::new())
             } else {
                 self.uploader
-                    .upload_batch(&principal, requests, concurrency, Some(sender))
+                    .upload_batch(principal, requests, concurrency, Some(sender))
                     .await
             }
         };
         let (outcomes, ()) = tokio::join!(run, forward_progress);
-        let mut event = AuditEvent::new("batch_upload_images", &principal.id, &meta, started);
-        let outcomes = match outcomes {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
-                event.result = e.kind();
-                self.audit.record(&event);
-                return Err(tool_error(e));
+        let outcomes = indices.into_iter().zip(outcomes?).chain(
+            refused
+                .into_iter()
+                .map(|(index, e)| (index, Err::<StoredImage, _>(e))),
+        );
+        let mut results = Vec::with_capacity(total);
+        for (index, outcome) in outcomes {
+            match &outcome {
+                Ok(stored) => activity.stored(stored),
+                Err(_) => activity.failed_upload(),
             }
-        };
-        let mut stats = UploadStats::default();
-        for outcome in &outcomes {
-            match outcome {
-                Ok(o) => {
-                    stats.succeeded += 1;
-                    stats.bytes += o.bytes as u64;
-                    stats.deduplicated += u64::from(o.deduplicated);
-                    event.bytes_in += o.original_bytes as u64;
-                    event.bytes_out += o.bytes as u64;
-                    if !event.buckets.contains(&o.bucket) {
-                        event.buckets.push(o.bucket.clone());
-                    }
-                    event.keys.push(o.key.clone());
-                }
-                Err(_) => stats.failed += 1,
-            }
+            results.push(item_result(index, outcome));
         }
-        stats.failed += refused.len() as u64;
-        if stats.failed > 0 {
-            event.result = if stats.succeeded > 0 {
-                "partial"
-            } else {
-                "failed"
-            };
-        }
-        event.uploads = Some(stats);
-        self.audit.record(&event);
-
-        let mut results: Vec<BatchItemResult> = indices
-            .into_iter()
-            .zip(outcomes)
-            .chain(refused.into_iter().map(|(index, e)| (index, Err(e))))
-            .map(|(index, outcome)| item_result(index, outcome))
-            .collect();
         results.sort_by_key(|r| r.index);
         let succeeded = results.iter().filter(|r| r.ok).count();
-        tracing::info!(
-            items = total,
-            succeeded,
-            failed = total - succeeded,
-            "batch done"
-        );
-        Ok(Json(BatchResult {
-            failed: total - succeeded,
-            succeeded,
+        let failed = total - succeeded;
+        if failed > 0 {
+            activity.result = Some(if succeeded > 0 { "partial" } else { "failed" });
+        }
+        tracing::info!(items = total, succeeded, failed, "batch done");
+        Ok(BatchResult {
             results,
-        }))
-    }
-
-    #[tool(
-        description = "List the S3 buckets this server may upload to, and which one is the default.",
-        annotations(
-            title = "List upload buckets",
-            read_only_hint = true,
-            open_world_hint = false
-        )
-    )]
-    async fn list_s3_buckets(
-        &self,
-        context: RequestContext<RoleServer>,
-    ) -> Result<Json<BucketList>, CallToolResult> {
-        let started = Instant::now();
-        let (principal, meta) = self.caller(&context)?;
-        let config = self.uploader.config();
-        let buckets = self.uploader.writable_buckets(&principal).await;
-        self.audit.record(&AuditEvent {
-            buckets: buckets.clone(),
-            ..AuditEvent::new("list_s3_buckets", &principal.id, &meta, started)
-        });
-        Ok(Json(BucketList {
-            buckets: buckets
-                .into_iter()
-                .map(|name| BucketInfo {
-                    default: name == config.default_bucket,
-                    name,
-                })
-                .collect(),
-            default_bucket: config.default_bucket.clone(),
-        }))
+            succeeded,
+            failed,
+        })
     }
 }
 
@@ -408,79 +417,58 @@ impl ServerHandler for McpServer {
     }
 }
 
-/// Batch-level defaults an item may override.
-#[derive(Default)]
-struct BatchDefaults {
-    bucket: Option<String>,
-    prefix: Option<String>,
-    format: Option<crate::imaging::OutputFormat>,
-    quality: Option<u32>,
-    max_width: Option<u32>,
-    max_height: Option<u32>,
-    widths: Option<Vec<u32>>,
-}
-
-/// Maps tool arguments to a pipeline request, checking what the schema cannot express.
-fn upload_request(
-    params: UploadImageParams,
-    defaults: &BatchDefaults,
-) -> Result<UploadRequest, UploadError> {
-    let source = match (params.data, params.staging_key, params.path) {
-        (Some(data), None, None) => Source::Inline(data),
-        (None, Some(staging_key), None) => Source::Staged(staging_key),
-        (None, None, Some(path)) => Source::Path(path.into()),
-        (None, None, None) => {
-            return Err(UploadError::InvalidInput(
-                "no image given: pass the image as base64 or a data: URI in `data`, or a `staging_key` from \
-                 create_upload_url"
-                    .into(),
-            ));
-        }
-        _ => {
-            return Err(UploadError::InvalidInput(
-                "give the image once: exactly one of `data`, `staging_key` or `path`".into(),
-            ));
-        }
-    };
-    let quality = params
-        .quality
-        .or(defaults.quality)
-        .map(|q| {
-            u8::try_from(q)
-                .ok()
-                .filter(|q| (1..=100).contains(q))
-                .ok_or_else(|| {
-                    UploadError::InvalidInput(format!(
-                        "quality is {q}; use a value from 1 to 100 (80 is a good default)"
-                    ))
-                })
+impl UploadImageParams {
+    /// The pipeline request these arguments ask for; a batch item falls back to its batch's
+    /// bucket, prefix and image options. Checks what the schema cannot express.
+    pub fn into_request(
+        self,
+        batch: Option<&BatchUploadParams>,
+    ) -> Result<UploadRequest, UploadError> {
+        let source = match (self.data, self.staging_key, self.path) {
+            (Some(data), None, None) => Source::Inline(data),
+            (None, Some(staging_key), None) => Source::Staged(staging_key),
+            (None, None, Some(path)) => Source::Path(path.into()),
+            (None, None, None) => {
+                return Err(UploadError::invalid(
+                    InputReason::NoSource,
+                    "no image given: pass the image as base64 or a data: URI in `data`, or a `staging_key` from \
+                     create_upload_url",
+                ));
+            }
+            _ => {
+                return Err(UploadError::invalid(
+                    InputReason::SeveralSources,
+                    "give the image once: exactly one of `data`, `staging_key` or `path`",
+                ));
+            }
+        };
+        let (bucket, prefix, image) = match batch {
+            Some(batch) => (
+                self.bucket.or_else(|| batch.bucket.clone()),
+                self.prefix.or_else(|| batch.prefix.clone()),
+                self.image.or(&batch.image),
+            ),
+            None => (self.bucket, self.prefix, self.image),
+        };
+        Ok(UploadRequest {
+            source,
+            filename: self.filename,
+            bucket,
+            key: self.key,
+            prefix,
+            overwrite: self.overwrite.unwrap_or(false),
+            rasterize: self.rasterize.unwrap_or(false),
+            image,
         })
-        .transpose()?;
-    Ok(UploadRequest {
-        source,
-        filename: params.filename,
-        bucket: params.bucket.or_else(|| defaults.bucket.clone()),
-        key: params.key,
-        prefix: params.prefix.or_else(|| defaults.prefix.clone()),
-        format: params.format.or(defaults.format),
-        quality,
-        max_width: params.max_width.or(defaults.max_width),
-        max_height: params.max_height.or(defaults.max_height),
-        overwrite: params.overwrite.unwrap_or(false),
-        widths: params
-            .widths
-            .or_else(|| defaults.widths.clone())
-            .unwrap_or_default(),
-        rasterize: params.rasterize.unwrap_or(false),
-    })
+    }
 }
 
-fn item_result(index: usize, outcome: Result<UploadOutcome, UploadError>) -> BatchItemResult {
+fn item_result(index: usize, outcome: Result<StoredImage, UploadError>) -> BatchItemResult {
     match outcome {
-        Ok(upload) => BatchItemResult {
+        Ok(stored) => BatchItemResult {
             index,
             ok: true,
-            upload: Some(upload),
+            upload: Some(present::upload_outcome(stored)),
             error: None,
             retryable: None,
         },
@@ -503,9 +491,9 @@ fn tool_error(error: UploadError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error.to_string())])
 }
 
-/// Storage and internal failures are ours and logged as warnings; refusals of bad input are info.
+/// Failures that are ours or the store's are warnings; refusals of bad input are info.
 fn log_failure(error: &UploadError) {
-    if error.is_retryable() || matches!(error, UploadError::Storage(_)) {
+    if error.is_ours() {
         tracing::warn!(kind = error.kind(), error = %error, "upload failed");
     } else {
         tracing::info!(kind = error.kind(), error = %error, "upload refused");

@@ -1,10 +1,11 @@
 //! Tool arguments and results as MCP clients see them (JSON Schema via schemars).
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::imaging::OutputFormat;
-pub use crate::upload::{StagingTicket, UploadOutcome, VariantOutcome};
+use crate::imaging::{ImageKind, Overrides};
 
 /// Arguments of `upload_image_to_s3`, and one item of `batch_upload_images`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -28,23 +29,12 @@ pub struct UploadImageParams {
     pub key: Option<String>,
     /// Folder for the generated key, e.g. "figma/landing". Ignored when `key` is given.
     pub prefix: Option<String>,
-    /// Output format: "auto" (default: WebP unless the original is smaller), "webp", "original",
-    /// "png" or "jpeg".
-    pub format: Option<OutputFormat>,
-    /// Encoder quality 1-100 (default 80).
-    #[schemars(range(min = 1, max = 100))]
-    pub quality: Option<u32>,
-    /// Scale down to fit this width in pixels (default 1920; 0 = no limit). Never enlarges.
-    pub max_width: Option<u32>,
-    /// Scale down to fit this height in pixels (default 1080; 0 = no limit). Never enlarges.
-    pub max_height: Option<u32>,
     /// Replace an existing object at `key` (default false: an existing key with other content is refused).
     pub overwrite: Option<bool>,
-    /// Extra widths to render for responsive images, e.g. [640, 1280] (at most 8, never wider
-    /// than the image). The result then has `variants`, a `srcset` and an `html` <img> tag.
-    pub widths: Option<Vec<u32>>,
     /// SVG only: render to a raster image (WebP/PNG) instead of storing the sanitized SVG.
     pub rasterize: Option<bool>,
+    #[serde(flatten)]
+    pub image: Overrides,
 }
 
 /// Arguments of `create_upload_url`.
@@ -70,20 +60,81 @@ pub struct BatchUploadParams {
     pub bucket: Option<String>,
     /// Default folder for items that name none.
     pub prefix: Option<String>,
-    /// Default output format for items that name none.
-    pub format: Option<OutputFormat>,
-    /// Default quality 1-100 for items that name none.
-    #[schemars(range(min = 1, max = 100))]
-    pub quality: Option<u32>,
-    /// Default max_width for items that name none.
-    pub max_width: Option<u32>,
-    /// Default max_height for items that name none.
-    pub max_height: Option<u32>,
-    /// Default variant widths for items that name none.
-    pub widths: Option<Vec<u32>>,
     /// Images processed and uploaded at once (default 5; capped by the server).
     #[schemars(range(min = 1))]
     pub concurrency: Option<u32>,
+    /// Defaults for items that set none: format, quality, max_width, max_height, widths.
+    #[serde(flatten)]
+    pub image: Overrides,
+}
+
+/// A stored image and where to get it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UploadOutcome {
+    /// Public URL serving the stored bytes.
+    pub url: String,
+    pub bucket: String,
+    pub key: String,
+    /// S3 ETag of the object (without quotes).
+    pub etag: String,
+    pub content_type: String,
+    /// Size of the stored object in bytes.
+    pub bytes: usize,
+    /// Size of the image as received, in bytes.
+    pub original_bytes: usize,
+    pub width: u32,
+    pub height: u32,
+    /// Format of the stored object.
+    pub format: ImageKind,
+    /// Hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    /// True when an identical object already existed at the key and nothing was uploaded.
+    pub deduplicated: bool,
+    /// True when the image was scaled down to fit max_width × max_height.
+    pub resized: bool,
+    /// True when an EXIF orientation was applied to the pixels.
+    pub orientation_applied: bool,
+    /// What produced the stored bytes, e.g. "libwebp-lossy" or "original-stripped".
+    pub encoder: String,
+    /// Extra renditions, narrowest first (when `widths` was given).
+    pub variants: Vec<VariantOutcome>,
+    /// `srcset` value covering the variants and the main image (when there are variants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srcset: Option<String>,
+    /// A ready-to-paste `<img>` tag: src, srcset/sizes, width, height, alt, lazy loading.
+    pub html: String,
+    /// Variants that could not be stored; the main image and the other variants are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One stored extra rendition.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VariantOutcome {
+    pub url: String,
+    pub key: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: usize,
+}
+
+/// Result of `create_upload_url`: a presigned PUT and everything an agent needs to use it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UploadUrl {
+    /// Presigned S3 URL: PUT the file's raw bytes here before `expires_at`.
+    pub upload_url: String,
+    /// Always "PUT".
+    pub method: String,
+    /// Headers the PUT must carry exactly.
+    pub headers: BTreeMap<String, String>,
+    /// Pass this to upload_image_to_s3 (or a batch item) as `staging_key` once the PUT succeeded.
+    pub staging_key: String,
+    /// When the URL stops working (RFC 3339).
+    pub expires_at: String,
+    /// Largest file accepted, in bytes.
+    pub max_bytes: usize,
+    /// A ready-to-run upload command; replace the file path if yours differs.
+    pub curl: String,
 }
 
 /// Result of `batch_upload_images`.

@@ -18,7 +18,7 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The fail-fast refusal of an open breaker; [`super::StorageError::from_sdk`] turns it into
-/// `StorageError::Unavailable`.
+/// `StorageError::CircuitOpen`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "storage unavailable, retry in {}s: the last {failures} calls to S3 failed, so calls are refused until a probe succeeds",

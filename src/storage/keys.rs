@@ -22,7 +22,7 @@ pub fn join(prefix: &str, name: &str) -> String {
 /// The filename without its extension, transliterated to ASCII, lowercased, with every run of
 /// other characters turned into one `-`: "메인 배너.png" → "mein-baeneo".
 pub fn slug(filename: &str) -> String {
-    let base = filename.rsplit(['/', '\\']).next().unwrap_or(filename);
+    let base = crate::primitives::basename(filename);
     let stem = match base.rsplit_once('.') {
         Some((stem, _ext)) if !stem.is_empty() => stem,
         _ => base,
@@ -44,39 +44,58 @@ pub fn slug(filename: &str) -> String {
     }
 }
 
-/// Checks a caller-chosen key or prefix; the error says what is wrong and what is allowed.
-pub fn validate_key(what: &str, key: &str) -> Result<(), String> {
+/// Why a caller-chosen key or prefix was refused; the message says what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("{what} is empty; leave it out to get a generated key")]
+    Empty { what: &'static str },
+    #[error("{what} is {bytes} bytes; S3 allows at most {MAX_KEY_BYTES}")]
+    TooLong { what: &'static str, bytes: usize },
+    #[error("{what} contains control characters (NUL, newline, …); use printable characters")]
+    ControlCharacters { what: &'static str },
+    #[error("{what} {key:?} starts with '/'; write it relative, e.g. \"images/hero.webp\"")]
+    Absolute { what: &'static str, key: String },
+    #[error("{what} {key:?} contains a '.' or '..' segment; use a plain path")]
+    DotSegment { what: &'static str, key: String },
+    #[error("{what} {key:?} contains an empty segment ('//')")]
+    EmptySegment { what: &'static str, key: String },
+}
+
+/// Checks a caller-chosen key or prefix (`what` names the argument in the message).
+pub fn validate_key(what: &'static str, key: &str) -> Result<(), KeyError> {
     if key.is_empty() {
-        return Err(format!(
-            "{what} is empty; leave it out to get a generated key"
-        ));
+        return Err(KeyError::Empty { what });
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!(
-            "{what} is {} bytes; S3 allows at most {MAX_KEY_BYTES}",
-            key.len()
-        ));
+        return Err(KeyError::TooLong {
+            what,
+            bytes: key.len(),
+        });
     }
     if key.chars().any(char::is_control) {
-        return Err(format!(
-            "{what} contains control characters (NUL, newline, …); use printable characters"
-        ));
+        return Err(KeyError::ControlCharacters { what });
     }
+    let key_owned = || key.to_owned();
     if key.starts_with('/') {
-        return Err(format!(
-            "{what} {key:?} starts with '/'; write it relative, e.g. \"images/hero.webp\""
-        ));
+        return Err(KeyError::Absolute {
+            what,
+            key: key_owned(),
+        });
     }
     if key
         .split(['/', '\\'])
         .any(|segment| segment == ".." || segment == ".")
     {
-        return Err(format!(
-            "{what} {key:?} contains a '.' or '..' segment; use a plain path"
-        ));
+        return Err(KeyError::DotSegment {
+            what,
+            key: key_owned(),
+        });
     }
     if key.contains("//") {
-        return Err(format!("{what} {key:?} contains an empty segment ('//')"));
+        return Err(KeyError::EmptySegment {
+            what,
+            key: key_owned(),
+        });
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod breaker;
 pub mod keys;
+mod settings;
 pub mod urls;
 
 use std::time::Duration;
@@ -16,7 +17,7 @@ use base64::Engine as _;
 use futures::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Config;
+pub use settings::{MultipartPolicy, RetryMode, StorageSettings, StorageTuning};
 pub use urls::PublicUrls;
 
 /// Region used when neither the environment nor a profile names one (S3-compatible servers ignore it).
@@ -58,7 +59,6 @@ pub enum PutOutcome {
 pub struct ObjectInfo {
     pub size: u64,
     pub etag: String,
-    pub content_type: Option<String>,
     /// Hex SHA-256 from the object's `sha256` metadata, when it was written by this service.
     pub sha256: Option<String>,
 }
@@ -68,26 +68,6 @@ pub struct ObjectInfo {
 pub struct PresignedPut {
     pub url: String,
     pub headers: Vec<(String, String)>,
-}
-
-/// How large writes are split (S3 needs parts of at least 5 MiB, except the last).
-#[derive(Clone, Copy, Debug)]
-pub struct MultipartPolicy {
-    /// Objects of this size or more go up in parts.
-    pub threshold: usize,
-    pub part_size: usize,
-    /// Parts in flight at once.
-    pub concurrency: usize,
-}
-
-impl Default for MultipartPolicy {
-    fn default() -> Self {
-        MultipartPolicy {
-            threshold: 8 * 1024 * 1024,
-            part_size: 8 * 1024 * 1024,
-            concurrency: 4,
-        }
-    }
 }
 
 /// Why the store refused or failed; says whether retrying can help.
@@ -113,6 +93,15 @@ pub enum StorageError {
         code: String,
         message: String,
     },
+    /// An object read back was larger than the caller may send.
+    #[error("{key} is larger than {limit} bytes")]
+    ObjectTooLarge { key: String, limit: usize },
+    /// A presigned URL could not be made (an expiry outside what S3 accepts).
+    #[error("cannot presign {operation}: {detail}")]
+    Presign {
+        operation: &'static str,
+        detail: String,
+    },
 }
 
 impl StorageError {
@@ -124,6 +113,8 @@ impl StorageError {
             StorageError::Unavailable { .. } => "unavailable",
             StorageError::CircuitOpen(_) => "circuit_open",
             StorageError::Rejected { .. } => "rejected",
+            StorageError::ObjectTooLarge { .. } => "object_too_large",
+            StorageError::Presign { .. } => "presign_failed",
         }
     }
 
@@ -194,13 +185,13 @@ fn breaker_refusal<'a>(
 /// instead of the SDK's process-wide one, so one client's retry storm cannot starve another's.
 fn resilience(
     s3: aws_sdk_s3::config::Builder,
-    tuning: &crate::config::StorageTuning,
+    tuning: &StorageTuning,
 ) -> aws_sdk_s3::config::Builder {
     use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
     use aws_sdk_s3::config::timeout::TimeoutConfig;
     let retry = match tuning.retry_mode {
-        crate::config::RetryMode::Standard => RetryConfig::standard(),
-        crate::config::RetryMode::Adaptive => RetryConfig::adaptive(),
+        RetryMode::Standard => RetryConfig::standard(),
+        RetryMode::Adaptive => RetryConfig::adaptive(),
     }
     .with_max_attempts(tuning.max_attempts)
     .with_initial_backoff(tuning.initial_backoff)
@@ -228,6 +219,15 @@ pub struct StaticCredentials {
     pub secret_access_key: String,
 }
 
+/// A store this process runs itself: its endpoint and the credentials it made up at start.
+/// Connecting to one forces path-style addressing and a fixed region (no instance-metadata
+/// probing on a laptop), and returned URLs point at it.
+#[derive(Clone, Debug)]
+pub struct LocalEndpoint {
+    pub url: String,
+    pub credentials: StaticCredentials,
+}
+
 /// The S3 client and how to name what it stores. Built once at start; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -237,17 +237,23 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Builds the SDK client from the configuration (and the default AWS credential chain unless
-    /// `credentials` are given). Call once at init: it reads the environment and profile files.
-    pub async fn connect(config: &Config, credentials: Option<StaticCredentials>) -> Self {
+    /// Builds the SDK client from `settings` and the default AWS credential chain, or for a
+    /// `local` store with its static credentials. Call once at init: it reads the environment
+    /// and profile files.
+    pub async fn connect(settings: &StorageSettings, local: Option<LocalEndpoint>) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
+        let region = match (&settings.region, &local) {
+            (Some(region), _) => Some(region.clone()),
+            (None, Some(_)) => Some(FALLBACK_REGION.to_owned()),
+            (None, None) => None,
+        };
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region));
         }
-        if let Some(creds) = credentials {
+        if let Some(local) = &local {
             loader = loader.credentials_provider(Credentials::new(
-                creds.access_key_id,
-                creds.secret_access_key,
+                local.credentials.access_key_id.clone(),
+                local.credentials.secret_access_key.clone(),
                 None,
                 None,
                 "s3-upload-mcp-static",
@@ -258,24 +264,26 @@ impl Storage {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| FALLBACK_REGION.to_owned());
+        let endpoint = local
+            .as_ref()
+            .map(|l| l.url.clone())
+            .or_else(|| settings.endpoint_url.clone());
         let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
             .region(Region::new(region.clone()))
-            .force_path_style(config.force_path_style);
-        s3 = resilience(s3, &config.storage_tuning);
-        if let Some(endpoint) = &config.s3_endpoint_url {
+            .force_path_style(settings.force_path_style || local.is_some());
+        s3 = resilience(s3, &settings.tuning);
+        if let Some(endpoint) = &endpoint {
             s3 = s3.endpoint_url(endpoint);
         }
-        let urls = match (&config.public_base_url, &config.s3_endpoint_url) {
+        let urls = match (&settings.public_base_url, endpoint) {
             (Some(base), _) => PublicUrls::Base(base.clone()),
-            (None, Some(endpoint)) => PublicUrls::PathStyle {
-                endpoint: endpoint.clone(),
-            },
+            (None, Some(endpoint)) => PublicUrls::PathStyle { endpoint },
             (None, None) => PublicUrls::Aws { region },
         };
         Storage {
             client: Client::from_conf(s3.build()),
             urls,
-            multipart: config.multipart,
+            multipart: settings.multipart,
         }
     }
 
@@ -451,7 +459,6 @@ impl Storage {
                     .and_then(|n| u64::try_from(n).ok())
                     .unwrap_or(0),
                 etag: unquote(output.e_tag()),
-                content_type: output.content_type().map(str::to_owned),
                 sha256: output.metadata().and_then(|m| m.get("sha256")).cloned(),
             })),
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
@@ -489,10 +496,9 @@ impl Storage {
             })?
         {
             if buffer.len() + chunk.len() > max_bytes {
-                return Err(StorageError::Rejected {
-                    operation: "GetObject",
-                    code: "TooLarge".into(),
-                    message: format!("{key} is larger than {max_bytes} bytes"),
+                return Err(StorageError::ObjectTooLarge {
+                    key: key.to_owned(),
+                    limit: max_bytes,
                 });
             }
             buffer.extend_from_slice(&chunk);
@@ -520,10 +526,9 @@ impl Storage {
         expires_in: Duration,
     ) -> Result<PresignedPut, StorageError> {
         let presigning =
-            PresigningConfig::expires_in(expires_in).map_err(|e| StorageError::Rejected {
-                operation: "PresignPutObject",
-                code: "InvalidExpiry".into(),
-                message: e.to_string(),
+            PresigningConfig::expires_in(expires_in).map_err(|e| StorageError::Presign {
+                operation: "PutObject",
+                detail: e.to_string(),
             })?;
         let request = self
             .client

@@ -1,10 +1,11 @@
-//! Many images in one call: bounded concurrency, per-item results in input order, progress as
-//! items finish. One bad item never fails the others.
+//! Many images in one call: batch limits checked first, bounded concurrency, per-item results in
+//! input order, progress as items finish. One bad item never fails the others.
 
 use futures::StreamExt as _;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{Source, UploadError, UploadOutcome, UploadRequest, Uploader};
+use super::source::{self, StagedHead};
+use super::{InputReason, Source, StoredImage, UploadError, UploadRequest, Uploader};
 use crate::auth::Principal;
 
 /// Sent each time an item finishes, so a transport can report progress.
@@ -15,45 +16,59 @@ pub struct BatchProgress {
     pub message: String,
 }
 
+/// One item's result.
+pub type ItemResult = Result<StoredImage, UploadError>;
+
 impl Uploader {
-    /// Uploads `requests` with at most `concurrency` in flight (capped by `MAX_CONCURRENCY`).
-    /// Fails as a whole only for batch-level limits (item count, total bytes); otherwise every
-    /// item gets its own result, in input order.
+    /// Uploads `requests` with at most `concurrency` in flight (the configured default when
+    /// `None`, capped by `MAX_CONCURRENCY`). Fails as a whole only for batch-level limits (item
+    /// count, total bytes); otherwise every item gets its own result, in input order.
     pub async fn upload_batch(
         &self,
         principal: &Principal,
         requests: Vec<UploadRequest>,
-        concurrency: usize,
+        concurrency: Option<usize>,
         progress: Option<UnboundedSender<BatchProgress>>,
-    ) -> Result<Vec<Result<UploadOutcome, UploadError>>, UploadError> {
-        let config = self.config();
+    ) -> Result<Vec<ItemResult>, UploadError> {
+        let limits = self.settings.batch;
         let total = requests.len();
+        let refuse = |message: String| Err(UploadError::invalid(InputReason::Batch, message));
         if total == 0 {
-            return Err(UploadError::InvalidInput(
-                "items is empty; pass at least one image".into(),
+            return refuse("items is empty; pass at least one image".into());
+        }
+        if total > limits.max_items {
+            return refuse(format!(
+                "the batch has {total} items; the limit is {} (MAX_BATCH_ITEMS); split it into several calls",
+                limits.max_items
             ));
         }
-        if total > config.max_batch_items {
-            return Err(UploadError::InvalidInput(format!(
-                "the batch has {total} items; the limit is {} (MAX_BATCH_ITEMS); split it into several calls",
-                config.max_batch_items
-            )));
-        }
-        let declared = self.declared_bytes(&requests).await;
-        if declared > config.max_batch_bytes as u64 {
-            return Err(UploadError::InvalidInput(format!(
+        // Staged items are HEADed once, here: the size counts against the batch, and the
+        // answer goes with the item so its upload does not ask again.
+        let heads = self.staged_heads(&requests).await;
+        let declared: u64 = requests
+            .iter()
+            .zip(&heads)
+            .map(|(request, head)| declared_size(&request.source, head.as_ref()))
+            .sum();
+        if declared > limits.max_bytes as u64 {
+            return refuse(format!(
                 "the batch holds about {declared} bytes of images; the limit is {} (MAX_BATCH_BYTES); split it into several calls",
-                config.max_batch_bytes
-            )));
+                limits.max_bytes
+            ));
         }
-        let concurrency = concurrency.clamp(1, config.max_concurrency);
+        let concurrency = concurrency
+            .unwrap_or(limits.default_concurrency)
+            .clamp(1, limits.max_concurrency);
 
-        let mut results: Vec<Option<Result<UploadOutcome, UploadError>>> =
-            (0..total).map(|_| None).collect();
+        let mut results: Vec<Option<ItemResult>> = (0..total).map(|_| None).collect();
         let uploads: Vec<_> = requests
             .into_iter()
+            .zip(heads)
             .enumerate()
-            .map(|(index, request)| self.upload_item(principal, index, request))
+            .map(|(index, (request, head))| async move {
+                let filename = request.filename.clone();
+                (index, filename, self.run(principal, request, head).await)
+            })
             .collect();
         let mut finished = futures::stream::iter(uploads).buffer_unordered(concurrency);
         let mut done = 0;
@@ -61,7 +76,7 @@ impl Uploader {
             done += 1;
             if let Some(progress) = &progress {
                 let status = match &result {
-                    Ok(outcome) => format!("uploaded {filename} → {}", outcome.key),
+                    Ok(stored) => format!("uploaded {filename} → {}", stored.key),
                     Err(e) => format!("failed {filename}: {}", e.kind()),
                 };
                 // The receiver may be gone (client disconnected); the batch still completes.
@@ -79,44 +94,33 @@ impl Uploader {
             .collect())
     }
 
-    async fn upload_item(
-        &self,
-        principal: &Principal,
-        index: usize,
-        request: UploadRequest,
-    ) -> (usize, String, Result<UploadOutcome, UploadError>) {
-        let filename = request.filename.clone();
-        (index, filename, self.upload(principal, request).await)
-    }
-
-    async fn declared_size(&self, source: &Source) -> u64 {
-        let config = self.config();
-        match source {
-            Source::Inline(text) => text.len() as u64 / 4 * 3,
-            // Local files (stdio only) are bounded per item by MAX_INPUT_BYTES.
-            Source::Path(_) => 0,
-            Source::Staged(key) => {
-                if super::source::validate_staging_key(&config.staging_prefix, key).is_err() {
-                    return 0; // the item itself reports the bad key
-                }
-                match self.storage.head(&config.default_bucket, key).await {
-                    Ok(Some(info)) => info.size,
-                    _ => 0, // reported by the item itself
-                }
-            }
-        }
-    }
-
-    /// Input bytes the batch will read: decoded size of inline data and staged-object sizes.
-    async fn declared_bytes(&self, requests: &[UploadRequest]) -> u64 {
-        let sizes: Vec<_> = requests
+    /// The HEAD answer for each well-formed staged item (`None` for the other items).
+    async fn staged_heads(&self, requests: &[UploadRequest]) -> Vec<Option<StagedHead>> {
+        let settings = &self.settings;
+        let heads: Vec<_> = requests
             .iter()
-            .map(|request| self.declared_size(&request.source))
+            .map(|request| async move {
+                match &request.source {
+                    Source::Staged(key)
+                        if source::validate_staging_key(&settings.staging_prefix, key).is_ok() =>
+                    {
+                        Some(self.storage.head(&settings.default_bucket, key).await)
+                    }
+                    // Malformed keys and other sources are reported by the item itself.
+                    _ => None,
+                }
+            })
             .collect();
-        let sizes = futures::stream::iter(sizes)
-            .buffer_unordered(8)
-            .collect::<Vec<u64>>()
-            .await;
-        sizes.iter().sum()
+        futures::stream::iter(heads).buffered(8).collect().await
+    }
+}
+
+/// Input bytes an item will read: the decoded size of inline data, a staged object's size.
+/// Local files (stdio only) are bounded per item by MAX_INPUT_BYTES.
+fn declared_size(source: &Source, head: Option<&StagedHead>) -> u64 {
+    match (source, head) {
+        (Source::Inline(text), _) => text.len() as u64 / 4 * 3,
+        (Source::Staged(_), Some(Ok(Some(info)))) => info.size,
+        _ => 0,
     }
 }

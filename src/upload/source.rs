@@ -2,30 +2,56 @@
 
 use base64::Engine as _;
 
-use super::UploadError;
+use super::{InputReason, UploadError, UploadSettings};
 use crate::imaging::ImagingError;
-use crate::storage::{Storage, keys};
+use crate::storage::{ObjectInfo, Storage, StorageError, keys};
+
+/// What HEAD said about a staged object (a batch asks once for all its items).
+pub(super) type StagedHead = Result<Option<ObjectInfo>, StorageError>;
+
+/// Where the image bytes come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Base64 text or a `data:` URI, as an agent sends it inline.
+    Inline(String),
+    /// An object PUT to the staging prefix through a `create_upload_url` URL.
+    Staged(String),
+    /// A local file, only inside the allowed directories (the stdio server's `--allow-dir`).
+    Path(std::path::PathBuf),
+}
 
 /// Fetches a staged object from the default bucket: checked to lie in the staging prefix, sized
-/// by HEAD before any byte is downloaded, then read in one pass.
+/// by HEAD (`head`, when the caller already asked) before any byte is downloaded, then read in
+/// one pass.
 pub(super) async fn read_staged(
     storage: &Storage,
-    bucket: &str,
-    staging_prefix: &str,
+    settings: &UploadSettings,
     staging_key: &str,
     max_bytes: usize,
+    head: Option<StagedHead>,
 ) -> Result<Vec<u8>, UploadError> {
-    validate_staging_key(staging_prefix, staging_key)?;
-    let info = storage.head(bucket, staging_key).await?.ok_or_else(|| {
-        UploadError::InvalidInput(format!(
-            "staging object {staging_key:?} was not found: it was never uploaded, was already used, or expired. \
-             Call create_upload_url again and PUT the file to the new upload_url"
-        ))
+    let bucket = &settings.default_bucket;
+    validate_staging_key(&settings.staging_prefix, staging_key)?;
+    let head = match head {
+        Some(answer) => answer,
+        None => storage.head(bucket, staging_key).await,
+    };
+    let info = head?.ok_or_else(|| {
+        UploadError::invalid(
+            InputReason::StagingObject,
+            format!(
+                "staging object {staging_key:?} was not found: it was never uploaded, was already used, or expired. \
+                 Call create_upload_url again and PUT the file to the new upload_url"
+            ),
+        )
     })?;
     if info.size == 0 {
-        return Err(UploadError::InvalidInput(format!(
-            "staging object {staging_key:?} is empty; PUT the image file to the upload_url again"
-        )));
+        return Err(UploadError::invalid(
+            InputReason::StagingObject,
+            format!(
+                "staging object {staging_key:?} is empty; PUT the image file to the upload_url again"
+            ),
+        ));
     }
     if info.size > max_bytes as u64 {
         return Err(ImagingError::InputTooLarge {
@@ -43,11 +69,15 @@ pub(super) fn validate_staging_key(
     staging_key: &str,
 ) -> Result<(), UploadError> {
     let invalid = |why: &str| {
-        UploadError::InvalidInput(format!(
-            "staging_key {staging_key:?} {why}; pass the staging_key returned by create_upload_url"
-        ))
+        UploadError::invalid(
+            InputReason::StagingKey,
+            format!(
+                "staging_key {staging_key:?} {why}; pass the staging_key returned by create_upload_url"
+            ),
+        )
     };
-    keys::validate_key("staging_key", staging_key).map_err(UploadError::InvalidInput)?;
+    keys::validate_key("staging_key", staging_key)
+        .map_err(|e| UploadError::invalid(InputReason::StagingKey, e.to_string()))?;
     let Some(rest) = staging_key.strip_prefix(staging_prefix) else {
         return Err(invalid(&format!(
             "is outside the staging area {staging_prefix:?}"
@@ -65,17 +95,17 @@ pub(super) fn validate_staging_key(
 
 /// Decodes base64 or a `data:` URI, refusing oversized payloads before allocating for them.
 pub(super) fn decode_inline(text: &str, max_bytes: usize) -> Result<Vec<u8>, UploadError> {
+    let invalid = |message: &str| UploadError::invalid(InputReason::InlineData, message);
     let payload = match text.trim_start().strip_prefix("data:") {
         Some(uri) => {
             let (header, data) = uri.split_once(',').ok_or_else(|| {
-                UploadError::InvalidInput(
-                    "data URI has no ',' before the payload; use data:image/png;base64,<base64>"
-                        .into(),
+                invalid(
+                    "data URI has no ',' before the payload; use data:image/png;base64,<base64>",
                 )
             })?;
             if !header.ends_with(";base64") {
-                return Err(UploadError::InvalidInput(
-                    "data URI is not base64-encoded; use data:<type>;base64,<base64>".into(),
+                return Err(invalid(
+                    "data URI is not base64-encoded; use data:<type>;base64,<base64>",
                 ));
             }
             data
@@ -87,16 +117,19 @@ pub(super) fn decode_inline(text: &str, max_bytes: usize) -> Result<Vec<u8>, Upl
         .filter(|c| !c.is_ascii_whitespace())
         .collect();
     if compact.is_empty() {
-        return Err(UploadError::InvalidInput(
-            "data is empty; pass the image as base64 or a data: URI".into(),
+        return Err(invalid(
+            "data is empty; pass the image as base64 or a data: URI",
         ));
     }
     let decoded_len = compact.len() / 4 * 3;
     if decoded_len > max_bytes + 3 {
-        return Err(UploadError::InvalidInput(format!(
-            "the image is about {decoded_len} bytes; inline uploads are limited to {max_bytes} bytes. \
-             Call create_upload_url and upload the file out of band instead"
-        )));
+        return Err(UploadError::invalid(
+            InputReason::InlineTooLarge,
+            format!(
+                "the image is about {decoded_len} bytes; inline uploads are limited to {max_bytes} bytes. \
+                 Call create_upload_url and upload the file out of band instead"
+            ),
+        ));
     }
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
@@ -107,13 +140,13 @@ pub(super) fn decode_inline(text: &str, max_bytes: usize) -> Result<Vec<u8>, Upl
         .decode(compact.as_bytes())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(compact.trim_end_matches('=')))
         .map_err(|e| {
-            UploadError::InvalidInput(format!(
+            invalid(&format!(
                 "data is not valid base64 ({e}); send the file's bytes base64-encoded, or as data:image/png;base64,…"
             ))
         })?;
     if bytes.is_empty() {
-        return Err(UploadError::InvalidInput(
-            "data decodes to zero bytes; send the image's bytes".into(),
+        return Err(invalid(
+            "data decodes to zero bytes; send the image's bytes",
         ));
     }
     Ok(bytes)
@@ -125,8 +158,9 @@ pub(super) async fn read_allowed_file(
     allowed_dirs: &[std::path::PathBuf],
     max_bytes: usize,
 ) -> Result<Vec<u8>, UploadError> {
+    let refused = |message: String| UploadError::invalid(InputReason::Path, message);
     if allowed_dirs.is_empty() {
-        return Err(UploadError::InvalidInput(
+        return Err(refused(
             "`path` is only accepted by the local stdio server (s3-upload-mcp stdio --allow-dir DIR); \
              send the image in `data`, or use create_upload_url"
                 .into(),
@@ -134,7 +168,7 @@ pub(super) async fn read_allowed_file(
     }
     let shown = path.display();
     let canonical = tokio::fs::canonicalize(path).await.map_err(|e| {
-        UploadError::InvalidInput(format!(
+        refused(format!(
             "cannot open {shown}: {e}; pass an absolute path to an existing file"
         ))
     })?;
@@ -144,18 +178,16 @@ pub(super) async fn read_allowed_file(
             .iter()
             .map(|d| d.display().to_string())
             .collect();
-        return Err(UploadError::InvalidInput(format!(
+        return Err(refused(format!(
             "{shown} is outside the allowed directories ({}); move the file there or start the server with --allow-dir",
             dirs.join(", ")
         )));
     }
     let metadata = tokio::fs::metadata(&canonical)
         .await
-        .map_err(|e| UploadError::InvalidInput(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| refused(format!("cannot read {shown}: {e}")))?;
     if !metadata.is_file() {
-        return Err(UploadError::InvalidInput(format!(
-            "{shown} is not a regular file"
-        )));
+        return Err(refused(format!("{shown} is not a regular file")));
     }
     if metadata.len() > max_bytes as u64 {
         return Err(ImagingError::InputTooLarge {
@@ -166,7 +198,7 @@ pub(super) async fn read_allowed_file(
     }
     tokio::fs::read(&canonical)
         .await
-        .map_err(|e| UploadError::InvalidInput(format!("cannot read {shown}: {e}")))
+        .map_err(|e| refused(format!("cannot read {shown}: {e}")))
 }
 
 #[cfg(test)]

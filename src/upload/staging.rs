@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{UploadError, Uploader, validate_filename};
+use super::{InputReason, UploadError, Uploader, validate_filename};
 use crate::auth::Principal;
 use crate::imaging::ImagingError;
+use crate::primitives::random_hex;
 use crate::storage::keys;
 
 /// What a caller wants to stage.
@@ -18,23 +19,18 @@ pub struct StagingRequest {
     pub bytes: Option<u64>,
 }
 
-/// A presigned PUT and everything an agent needs to use it.
-#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+/// A presigned PUT into the staging area.
+#[derive(Debug, Clone)]
 pub struct StagingTicket {
-    /// Presigned S3 URL: PUT the file's raw bytes here before `expires_at`.
+    /// Presigned URL: a PUT of the file's raw bytes here, before `expires_at`, stages it.
     pub upload_url: String,
-    /// Always "PUT".
-    pub method: String,
     /// Headers the PUT must carry exactly.
     pub headers: BTreeMap<String, String>,
-    /// Pass this to upload_image_to_s3 (or a batch item) as `staging_key` once the PUT succeeded.
+    /// The key to finalize with, once the PUT succeeded.
     pub staging_key: String,
-    /// When the URL stops working (RFC 3339).
-    pub expires_at: String,
+    pub expires_at: time::OffsetDateTime,
     /// Largest file accepted, in bytes.
     pub max_bytes: usize,
-    /// A ready-to-run upload command; replace the file path if yours differs.
-    pub curl: String,
 }
 
 impl Uploader {
@@ -44,7 +40,7 @@ impl Uploader {
         principal: &Principal,
         request: StagingRequest,
     ) -> Result<StagingTicket, UploadError> {
-        let config = self.config();
+        let settings = &self.settings;
         validate_filename(&request.filename)?;
         let max_bytes = self.input_limit(principal);
         if let Some(bytes) = request.bytes
@@ -60,40 +56,37 @@ impl Uploader {
             None | Some("") => None,
             Some(ct) if is_image_media_type(ct) => Some(ct.to_ascii_lowercase()),
             Some(ct) => {
-                return Err(UploadError::InvalidInput(format!(
-                    "content_type {ct:?} is not an image type; use e.g. image/png, or leave it out"
-                )));
+                return Err(UploadError::invalid(
+                    InputReason::ContentType,
+                    format!(
+                        "content_type {ct:?} is not an image type; use e.g. image/png, or leave it out"
+                    ),
+                ));
             }
         };
 
         let staging_key = format!(
             "{}{}/{}",
-            config.staging_prefix,
-            random_token(),
+            settings.staging_prefix,
+            random_hex(16),
             staged_name(&request.filename)
         );
-        let expires_at = time::OffsetDateTime::now_utc() + config.staging_url_expiry;
+        let expires_at = time::OffsetDateTime::now_utc() + settings.staging_url_expiry;
         let presigned = self
             .storage
             .presign_put(
-                &config.default_bucket,
+                &settings.default_bucket,
                 &staging_key,
                 content_type.as_deref(),
-                config.staging_url_expiry,
+                settings.staging_url_expiry,
             )
             .await?;
-        let headers: BTreeMap<String, String> = presigned.headers.into_iter().collect();
-        let curl = curl_command(&presigned.url, &headers, &request.filename);
         Ok(StagingTicket {
             upload_url: presigned.url,
-            method: "PUT".into(),
-            headers,
+            headers: presigned.headers.into_iter().collect(),
             staging_key,
-            expires_at: expires_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            expires_at,
             max_bytes,
-            curl,
         })
     }
 }
@@ -122,49 +115,9 @@ fn staged_name(filename: &str) -> String {
     format!("{}.{extension}", keys::slug(filename))
 }
 
-fn random_token() -> String {
-    let mut token = [0u8; 16];
-    getrandom::fill(&mut token).expect("the OS random number generator is available");
-    hex::encode(token)
-}
-
-/// `curl -sS -X PUT -H 'Name: value' --upload-file './file.png' 'url'`, quoted for POSIX shells.
-fn curl_command(url: &str, headers: &BTreeMap<String, String>, filename: &str) -> String {
-    let mut command = String::from("curl -sS --fail-with-body -X PUT");
-    for (name, value) in headers {
-        command.push_str(" -H ");
-        command.push_str(&shell_quote(&format!("{name}: {value}")));
-    }
-    let base = filename.rsplit(['/', '\\']).next().unwrap_or(filename);
-    command.push_str(" --upload-file ");
-    command.push_str(&shell_quote(&format!("./{base}")));
-    command.push(' ');
-    command.push_str(&shell_quote(url));
-    command
-}
-
-fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn curl_command_is_quoted_for_the_shell() {
-        let mut headers = BTreeMap::new();
-        headers.insert("content-type".to_owned(), "image/png".to_owned());
-        let command = curl_command(
-            "http://h/b/k?X-Amz-Signature=abc&x=1",
-            &headers,
-            "it's mine.png",
-        );
-        assert_eq!(
-            command,
-            "curl -sS --fail-with-body -X PUT -H 'content-type: image/png' --upload-file './it'\\''s mine.png' 'http://h/b/k?X-Amz-Signature=abc&x=1'"
-        );
-    }
 
     #[test]
     fn only_image_media_types_are_accepted() {

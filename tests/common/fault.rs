@@ -20,9 +20,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 use super::TestServer;
-use s3_upload_mcp::config::{Config, RunMode, StoreKind};
+use s3_upload_mcp::config::RunMode;
 use s3_upload_mcp::local::EmbeddedStore;
-use s3_upload_mcp::storage::Storage;
+use s3_upload_mcp::runtime::{self, Store};
+use s3_upload_mcp::storage::LocalEndpoint;
 
 /// One way the proxy misbehaves instead of forwarding a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,33 +327,30 @@ impl TestServer {
     /// The app on a loopback port, talking to an embedded store through a [`FaultProxy`] that
     /// follows `plan` (faults start after the buckets are created).
     pub async fn start_behind(plan: FaultPlan, vars: &[(&str, &str)]) -> (Self, FaultProxy) {
-        let vars: std::collections::HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut config = Config::from_lookup(RunMode::Serve, StoreKind::Embedded, |k| {
-            vars.get(k).cloned()
-        })
-        .expect("test configuration is valid");
+        let config = super::config(RunMode::Serve, vars);
         let data_dir = tempfile::tempdir().expect("temp dir");
         let store = EmbeddedStore::start(
             &data_dir.path().join("s3"),
             "127.0.0.1:0".parse().unwrap(),
-            &config.staging_prefix,
+            &config.upload.staging_prefix,
         )
         .await
         .expect("embedded store starts");
         let rate = plan.rate;
         let proxy = FaultProxy::start(store.endpoint(), FaultPlan { rate: 0.0, ..plan }).await;
-        config.s3_endpoint_url = Some(proxy.endpoint());
-        config.force_path_style = true;
-        config.region = Some("us-east-1".into());
-        let storage = Storage::connect(&config, Some(store.credentials())).await;
-        for bucket in &config.allowed_buckets {
-            storage.ensure_bucket(bucket).await.expect("bucket created");
-        }
+        // The server's storage talks to the store through the proxy.
+        let built = runtime::build(
+            config.clone(),
+            super::launch(Store::Running(LocalEndpoint {
+                url: proxy.endpoint(),
+                credentials: store.credentials(),
+            })),
+        )
+        .await
+        .expect("the runtime builds");
         proxy.set_rate(rate);
-        let server = TestServer::serve(config, storage, Some(store), data_dir).await;
+        let services = built.services;
+        let server = TestServer::serve(config, services, Some(store), data_dir).await;
         (server, proxy)
     }
 

@@ -10,8 +10,7 @@ use base64::Engine as _;
 use s3_upload_mcp::app::Services;
 use s3_upload_mcp::config::{Config, RunMode, StoreKind};
 use s3_upload_mcp::local::EmbeddedStore;
-use s3_upload_mcp::serve::{Backend, backend};
-use s3_upload_mcp::storage::Storage;
+use s3_upload_mcp::runtime::{self, Exposure, Launch, Store};
 use s3_upload_mcp::telemetry::AuditSink;
 use s3_upload_mcp::upload::Uploader;
 use serde_json::{Value, json};
@@ -39,6 +38,8 @@ pub struct TestServer {
     pub app: axum::Router,
     pub http: reqwest::Client,
     pub uploader: Arc<Uploader>,
+    /// The configuration the server was built from.
+    pub config: Config,
     data_dir: tempfile::TempDir,
     _backend_store: Option<EmbeddedStore>,
     server: tokio::task::JoinHandle<()>,
@@ -56,38 +57,33 @@ impl TestServer {
 
     /// Starts configured as under `mode` (Lambda: any Host, JSON logs), still on the embedded store.
     pub async fn start_as(mode: RunMode, vars: &[(&str, &str)]) -> Self {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let config = Config::from_lookup(mode, StoreKind::Embedded, |k| vars.get(k).cloned())
-            .expect("test configuration is valid");
+        let config = config(mode, vars);
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let Backend {
-            storage,
-            config,
-            embedded,
-        } = backend(config, StoreKind::Embedded, data_dir.path(), loopback)
-            .await
-            .expect("embedded store starts");
-        Self::serve(config, storage, embedded, data_dir).await
+        let runtime = runtime::build(
+            config.clone(),
+            launch(Store::Embedded {
+                data_dir: data_dir.path().to_owned(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+            }),
+        )
+        .await
+        .expect("the runtime builds");
+        Self::serve(config, runtime.services, runtime.embedded, data_dir).await
     }
 
-    /// Serves the app on a loopback port for an already connected storage.
+    /// Serves the app on a loopback port for already built services. The app is the one the
+    /// Lambda runtime serves (which reads Lambda request contexts), so tests can also drive it
+    /// with Lambda events through `oneshot`.
     pub async fn serve(
         config: Config,
-        storage: Storage,
+        services: Services,
         store: Option<EmbeddedStore>,
         data_dir: tempfile::TempDir,
     ) -> Self {
-        let services = Services::build(config, storage, AuditSink::Stderr)
-            .await
-            .expect("services start");
         let uploader = services.uploader.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = s3_upload_mcp::app::app(services);
+        let app = s3_upload_mcp::lambda::app(services);
         let served = app
             .clone()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -99,6 +95,7 @@ impl TestServer {
             app,
             http: reqwest::Client::new(),
             uploader,
+            config,
             data_dir,
             _backend_store: store,
             server,
@@ -171,6 +168,27 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// A configuration from these environment-style variables (nothing is read from the real
+/// environment).
+pub fn config(mode: RunMode, vars: &[(&str, &str)]) -> Config {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_lookup(mode, StoreKind::Embedded, |k| vars.get(k).cloned())
+        .expect("test configuration is valid")
+}
+
+/// How the test servers are launched: HTTP on loopback, audit lines on stderr.
+pub fn launch(store: Store) -> Launch {
+    Launch {
+        exposure: Exposure::Http("127.0.0.1:0".parse().unwrap()),
+        store,
+        allowed_dirs: Vec::new(),
+        audit: AuditSink::Stderr,
     }
 }
 

@@ -1,0 +1,309 @@
+//! Admission to the MCP endpoint, one layer per concern, in order: header size, Host,
+//! authentication (which puts the principal on the request), body size and JSON. Nothing is read
+//! or processed for a request an earlier layer refused; each answers with a JSON-RPC error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceBuilder;
+
+use super::{AllowedHosts, HttpSettings};
+use crate::auth::{AuthError, AuthMode, Authenticator, Credential};
+use crate::telemetry::CallMeta;
+
+/// Total size of request headers accepted; real MCP clients send well under 2 KiB.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// What the hosting platform knows about a request, in neutral terms. The Lambda entry point
+/// fills it from the invocation's request context; a local server leaves it out.
+#[derive(Clone, Debug, Default)]
+pub struct CallerContext {
+    /// The caller's IAM identity, when the platform authenticated it (Function URL `AWS_IAM`).
+    pub iam_arn: Option<String>,
+    /// The platform's id for this request.
+    pub request_id: Option<String>,
+    /// The client address the platform saw.
+    pub source_ip: Option<String>,
+}
+
+/// Wraps `endpoint` in the admission layers.
+pub(super) fn layers(endpoint: Router, http: &HttpSettings, auth: Authenticator) -> Router {
+    // Listed outermost first: each runs only for requests the ones above let through.
+    endpoint.layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(limit_headers))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(http.allowed_hosts.clone()),
+                check_host,
+            ))
+            .layer(middleware::from_fn_with_state(auth, authenticate))
+            .layer(middleware::from_fn_with_state(
+                http.max_request_bytes,
+                read_body,
+            )),
+    )
+}
+
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return jsonrpc_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            -32600,
+            &format!("request headers total {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"),
+        );
+    }
+    next.run(request).await
+}
+
+/// DNS-rebinding protection: the `Host` must be one the server is known by.
+async fn check_host(
+    State(allowed): State<Arc<AllowedHosts>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(host) = host_allowed(&allowed, request.headers()) {
+        return jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            -32600,
+            &format!("Host {host:?} is not allowed; add it to MCP_ALLOWED_HOSTS on the server"),
+        );
+    }
+    next.run(request).await
+}
+
+fn host_allowed(allowed: &AllowedHosts, headers: &HeaderMap) -> Result<(), String> {
+    let AllowedHosts::Only(hosts) = allowed else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let without_port = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default().to_owned(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host.as_str(), |(name, _port)| name)
+            .to_owned(),
+    };
+    let known = hosts.iter().any(|allowed| {
+        allowed.eq_ignore_ascii_case(&host) || allowed.eq_ignore_ascii_case(&without_port)
+    });
+    if known { Ok(()) } else { Err(host) }
+}
+
+/// Decides who is calling and puts the principal (and the call's metadata) on the request for
+/// the MCP server. Client tokens stay in this layer: never forwarded, logged or passed down.
+async fn authenticate(
+    State(auth): State<Authenticator>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    // Copied out: the request is not `Sync`, so it cannot be held across the await.
+    let credential = credential(auth.mode(), &request);
+    let principal = match auth
+        .authenticate(credential.as_ref().map(OwnedCredential::as_credential))
+        .await
+    {
+        Ok(principal) => principal,
+        Err(e) => return unauthorized(&e),
+    };
+    let meta = call_meta(&request);
+    request.extensions_mut().insert(principal);
+    request.extensions_mut().insert(meta);
+    next.run(request).await
+}
+
+/// The credential the configured mode expects.
+fn credential(mode: AuthMode, request: &Request) -> Option<OwnedCredential> {
+    let headers = request.headers();
+    match mode {
+        AuthMode::None => None,
+        AuthMode::ApiKey => bearer_token(headers)
+            .or_else(|| {
+                headers
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+            })
+            .filter(|k| !k.is_empty())
+            .map(|k| OwnedCredential::ApiKey(k.to_owned())),
+        AuthMode::Iam => request
+            .extensions()
+            .get::<CallerContext>()
+            .and_then(|caller| caller.iam_arn.clone())
+            .map(OwnedCredential::IamArn),
+    }
+}
+
+enum OwnedCredential {
+    ApiKey(String),
+    IamArn(String),
+}
+
+impl OwnedCredential {
+    fn as_credential(&self) -> Credential<'_> {
+        match self {
+            OwnedCredential::ApiKey(key) => Credential::ApiKey(key),
+            OwnedCredential::IamArn(arn) => Credential::IamArn(arn),
+        }
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn call_meta(request: &Request) -> CallMeta {
+    let headers = request.headers();
+    let header_value = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let platform = request.extensions().get::<CallerContext>();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    CallMeta {
+        request_id: platform
+            .and_then(|caller| caller.request_id.clone())
+            .or_else(|| header_value("x-request-id"))
+            .unwrap_or_else(|| crate::primitives::random_hex(8)),
+        source_ip: platform
+            .and_then(|caller| caller.source_ip.clone())
+            .or(peer),
+        user_agent: header_value("user-agent"),
+    }
+}
+
+/// POST bodies within the limit and valid JSON before rmcp sees them; other methods pass
+/// (rmcp answers 405 for GET: no server-initiated streams in stateless mode).
+async fn read_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return too_large(limit);
+    }
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return too_large(limit);
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read request body");
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "could not read the request body",
+            );
+        }
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32700,
+            &format!(
+                "Parse error: the body is not valid JSON ({e}); send one JSON-RPC 2.0 message"
+            ),
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn unauthorized(error: &AuthError) -> Response {
+    let mut response = jsonrpc_error(
+        StatusCode::UNAUTHORIZED,
+        -32001,
+        &format!("Unauthorized: {error}"),
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"s3-upload-mcp\""),
+    );
+    response
+}
+
+fn too_large(limit: usize) -> Response {
+    jsonrpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        -32600,
+        &format!(
+            "Request body exceeds {limit} bytes (Lambda's request limit is 6 MB). For large images call \
+             create_upload_url, PUT the file to the returned upload_url, then call upload_image_to_s3 \
+             with the staging_key instead of inline data."
+        ),
+    )
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body =
+        json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        h
+    }
+
+    #[test]
+    fn host_check_accepts_listed_names_with_or_without_port() {
+        let allowed = AllowedHosts::loopback();
+        assert!(host_allowed(&allowed, &headers("localhost:8080")).is_ok());
+        assert!(host_allowed(&allowed, &headers("127.0.0.1")).is_ok());
+        assert!(host_allowed(&allowed, &headers("[::1]:8080")).is_ok());
+        assert_eq!(
+            host_allowed(&allowed, &headers("evil.example.com")).unwrap_err(),
+            "evil.example.com"
+        );
+        assert!(host_allowed(&allowed, &HeaderMap::new()).is_err());
+        assert!(host_allowed(&AllowedHosts::Any, &headers("anything")).is_ok());
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  abc "),
+        );
+        assert_eq!(bearer_token(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_token(&h), None);
+    }
+}

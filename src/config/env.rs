@@ -1,0 +1,449 @@
+//! Reading the environment into the subsystems' settings: each variable once, each check with a
+//! message that names the variable and the fix. Defaults come from the settings types.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::{Config, ConfigError, EMBEDDED_DEFAULT_BUCKET, RunMode, StoreKind};
+use crate::app::{AllowedHosts, HttpSettings, LAMBDA_REQUEST_LIMIT};
+use crate::auth::{AuthMode, AuthSettings, PrincipalsLocation};
+use crate::imaging::{ImageDefaults, Limits, Quality};
+use crate::storage::{MultipartPolicy, RetryMode, StorageSettings, StorageTuning};
+use crate::telemetry::{LogFormat, TelemetrySettings};
+use crate::upload::{BatchLimits, UploadSettings};
+
+const MIB: usize = 1024 * 1024;
+
+pub(super) fn read(
+    mode: RunMode,
+    store: StoreKind,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let env = Env(lookup);
+    let region = env
+        .string("AWS_REGION")
+        .or_else(|| env.string("AWS_DEFAULT_REGION"));
+    Ok(Config {
+        storage: storage(&env, region.clone())?,
+        auth: auth(&env, mode, region)?,
+        http: http(&env, mode)?,
+        upload: upload(&env, store)?,
+        telemetry: telemetry(&env, mode)?,
+    })
+}
+
+fn storage(env: &Env, region: Option<String>) -> Result<StorageSettings, ConfigError> {
+    let endpoint_url = env.url("S3_ENDPOINT_URL")?;
+    let force_path_style = env
+        .parse::<Flag>("S3_FORCE_PATH_STYLE")?
+        .map_or(endpoint_url.is_some(), |Flag(on)| on);
+    Ok(StorageSettings {
+        region,
+        endpoint_url,
+        force_path_style,
+        public_base_url: env.url("PUBLIC_BASE_URL")?,
+        tuning: storage_tuning(env)?,
+        multipart: MultipartPolicy {
+            threshold: env.ranged(
+                "MULTIPART_THRESHOLD_BYTES",
+                MultipartPolicy::default().threshold,
+                MultipartPolicy::MIN_PART..=5 * 1024 * MIB,
+            )?,
+            ..MultipartPolicy::default()
+        },
+    })
+}
+
+fn storage_tuning(env: &Env) -> Result<StorageTuning, ConfigError> {
+    let mut tuning = StorageTuning::default();
+    retries(env, &mut tuning)?;
+    timeouts(env, &mut tuning)?;
+    breaker(env, &mut tuning)?;
+    Ok(tuning)
+}
+
+/// A positive number of milliseconds, or `default` when unset.
+fn millis(env: &Env, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match env.parse::<u64>(var)? {
+        None => Ok(default),
+        Some(0) => Err(ConfigError {
+            var,
+            message: format!(
+                "is 0; use a positive number of milliseconds (default {})",
+                default.as_millis()
+            ),
+        }),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn retries(env: &Env, tuning: &mut StorageTuning) -> Result<(), ConfigError> {
+    let defaults = StorageTuning::default();
+    tuning.max_attempts = env
+        .parse::<u32>("S3_MAX_ATTEMPTS")?
+        .unwrap_or(defaults.max_attempts);
+    if !(1..=StorageTuning::MAX_ATTEMPTS).contains(&tuning.max_attempts) {
+        return Err(ConfigError {
+            var: "S3_MAX_ATTEMPTS",
+            message: format!(
+                "is {}; use 1 (no retries) to {} attempts ({} is the default)",
+                tuning.max_attempts,
+                StorageTuning::MAX_ATTEMPTS,
+                defaults.max_attempts
+            ),
+        });
+    }
+    tuning.retry_mode = match env.string("S3_RETRY_MODE").as_deref() {
+        None => defaults.retry_mode,
+        Some(v) if v.eq_ignore_ascii_case("standard") => RetryMode::Standard,
+        Some(v) if v.eq_ignore_ascii_case("adaptive") => RetryMode::Adaptive,
+        Some(v) => {
+            return Err(ConfigError {
+                var: "S3_RETRY_MODE",
+                message: format!("is {v:?}; use `standard` or `adaptive`"),
+            });
+        }
+    };
+    tuning.initial_backoff = millis(env, "S3_RETRY_INITIAL_BACKOFF_MS", defaults.initial_backoff)?;
+    tuning.max_backoff = millis(env, "S3_RETRY_MAX_BACKOFF_MS", defaults.max_backoff)?;
+    if tuning.initial_backoff > tuning.max_backoff {
+        return Err(ConfigError {
+            var: "S3_RETRY_INITIAL_BACKOFF_MS",
+            message: format!(
+                "is {} ms, more than S3_RETRY_MAX_BACKOFF_MS ({} ms); lower it or raise the maximum",
+                tuning.initial_backoff.as_millis(),
+                tuning.max_backoff.as_millis()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn timeouts(env: &Env, tuning: &mut StorageTuning) -> Result<(), ConfigError> {
+    let defaults = StorageTuning::default();
+    let operation = millis(env, "S3_OPERATION_TIMEOUT_MS", defaults.operation_timeout)?;
+    // Defaults never exceed a shorter operation budget; explicit values that do are refused.
+    let connect = millis(
+        env,
+        "S3_CONNECT_TIMEOUT_MS",
+        defaults.connect_timeout.min(operation),
+    )?;
+    let attempt = millis(
+        env,
+        "S3_ATTEMPT_TIMEOUT_MS",
+        defaults.attempt_timeout.min(operation),
+    )?;
+    for (var, value) in [
+        ("S3_ATTEMPT_TIMEOUT_MS", attempt),
+        ("S3_CONNECT_TIMEOUT_MS", connect),
+    ] {
+        if value > operation {
+            return Err(ConfigError {
+                var,
+                message: format!(
+                    "is {} ms, longer than S3_OPERATION_TIMEOUT_MS ({} ms), which bounds the whole call; \
+                     lower it or raise S3_OPERATION_TIMEOUT_MS",
+                    value.as_millis(),
+                    operation.as_millis()
+                ),
+            });
+        }
+    }
+    tuning.operation_timeout = operation;
+    tuning.connect_timeout = connect;
+    tuning.attempt_timeout = attempt;
+    Ok(())
+}
+
+fn breaker(env: &Env, tuning: &mut StorageTuning) -> Result<(), ConfigError> {
+    let defaults = StorageTuning::default();
+    tuning.breaker_threshold = env
+        .parse::<u32>("CIRCUIT_BREAKER_THRESHOLD")?
+        .unwrap_or(defaults.breaker_threshold);
+    let cooldown_seconds = env
+        .parse::<u64>("CIRCUIT_BREAKER_COOLDOWN_SECONDS")?
+        .unwrap_or(defaults.breaker_cooldown.as_secs());
+    let max_cooldown = StorageTuning::MAX_COOLDOWN.as_secs();
+    if !(1..=max_cooldown).contains(&cooldown_seconds) {
+        return Err(ConfigError {
+            var: "CIRCUIT_BREAKER_COOLDOWN_SECONDS",
+            message: format!(
+                "is {cooldown_seconds}; use 1 to {max_cooldown} seconds ({} is the default); \
+                 to turn the breaker off set CIRCUIT_BREAKER_THRESHOLD=0",
+                defaults.breaker_cooldown.as_secs()
+            ),
+        });
+    }
+    tuning.breaker_cooldown = Duration::from_secs(cooldown_seconds);
+    Ok(())
+}
+
+fn auth(env: &Env, mode: RunMode, region: Option<String>) -> Result<AuthSettings, ConfigError> {
+    let auth_mode = env.parse::<AuthMode>("AUTH_MODE")?.unwrap_or(match mode {
+        RunMode::Lambda => AuthMode::ApiKey,
+        RunMode::Serve => AuthMode::None,
+    });
+    let principals = match (
+        env.string("API_KEYS_SECRET_ID"),
+        env.string("API_KEYS_FILE"),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError {
+                var: "API_KEYS_SECRET_ID",
+                message: "and API_KEYS_FILE are both set; keep one".into(),
+            });
+        }
+        (Some(secret), None) => Some(PrincipalsLocation::Secret(secret)),
+        (None, Some(file)) => Some(PrincipalsLocation::File(file.into())),
+        (None, None) => None,
+    };
+    if auth_mode != AuthMode::None && principals.is_none() {
+        return Err(ConfigError {
+            var: "API_KEYS_SECRET_ID",
+            message: "is not set, and AUTH_MODE is api_key or iam: set it to the Secrets Manager secret \
+                      holding the principals document (or API_KEYS_FILE to a local file), or AUTH_MODE=none \
+                      for an unauthenticated local server"
+                .into(),
+        });
+    }
+    Ok(AuthSettings {
+        mode: auth_mode,
+        principals,
+        ttl: Duration::from_secs(env.ranged(
+            "API_KEYS_TTL_SECONDS",
+            AuthSettings::DEFAULT_TTL.as_secs(),
+            0..=86_400,
+        )?),
+        allow_unauthenticated: env
+            .parse::<Flag>("ALLOW_UNAUTHENTICATED")?
+            .is_some_and(|Flag(on)| on),
+        region,
+    })
+}
+
+fn http(env: &Env, mode: RunMode) -> Result<HttpSettings, ConfigError> {
+    let allowed_hosts = match env.list("MCP_ALLOWED_HOSTS") {
+        hosts if hosts.iter().any(|h| h == "*") => AllowedHosts::Any,
+        hosts if !hosts.is_empty() => AllowedHosts::Only(hosts),
+        _ => match mode {
+            RunMode::Lambda => AllowedHosts::Any,
+            RunMode::Serve => AllowedHosts::loopback(),
+        },
+    };
+    Ok(HttpSettings {
+        allowed_hosts,
+        allowed_origins: env.list("MCP_ALLOWED_ORIGINS"),
+        max_request_bytes: env
+            .parse::<usize>("MAX_REQUEST_BYTES")?
+            .unwrap_or(LAMBDA_REQUEST_LIMIT),
+    })
+}
+
+fn upload(env: &Env, store: StoreKind) -> Result<UploadSettings, ConfigError> {
+    let default_bucket = match (env.string("S3_BUCKET_NAME"), store) {
+        (Some(bucket), _) => bucket,
+        (None, StoreKind::Embedded) => EMBEDDED_DEFAULT_BUCKET.to_owned(),
+        (None, StoreKind::S3) => {
+            return Err(ConfigError {
+                var: "S3_BUCKET_NAME",
+                message: "is not set; set it to the bucket uploads go to".into(),
+            });
+        }
+    };
+    validate_bucket_name("S3_BUCKET_NAME", &default_bucket)?;
+    let mut allowed_buckets = env.list("ALLOWED_BUCKETS");
+    for bucket in &allowed_buckets {
+        validate_bucket_name("ALLOWED_BUCKETS", bucket)?;
+    }
+    if !allowed_buckets.contains(&default_bucket) {
+        allowed_buckets.insert(0, default_bucket.clone());
+    }
+    let fallback = UploadSettings::for_bucket(&default_bucket);
+    let image = ImageDefaults::default();
+    let batch = BatchLimits::default();
+    Ok(UploadSettings {
+        allowed_buckets,
+        key_prefix: env
+            .string("KEY_PREFIX")
+            .map(|p| p.trim_matches('/').to_owned())
+            .unwrap_or(fallback.key_prefix),
+        staging_prefix: env
+            .string("STAGING_PREFIX")
+            .map(|p| format!("{}/", p.trim_matches('/')))
+            .unwrap_or(fallback.staging_prefix),
+        staging_url_expiry: Duration::from_secs(env.ranged(
+            "STAGING_URL_EXPIRY_SECONDS",
+            fallback.staging_url_expiry.as_secs(),
+            1..=604_800,
+        )?),
+        defaults: ImageDefaults {
+            format: env.parse("DEFAULT_FORMAT")?.unwrap_or(image.format),
+            quality: env
+                .parse::<Quality>("DEFAULT_QUALITY")?
+                .unwrap_or(image.quality),
+            max_width: env.parse("DEFAULT_MAX_WIDTH")?.unwrap_or(image.max_width),
+            max_height: env.parse("DEFAULT_MAX_HEIGHT")?.unwrap_or(image.max_height),
+        },
+        limits: Limits {
+            max_pixels: env
+                .parse("MAX_PIXELS")?
+                .unwrap_or(fallback.limits.max_pixels),
+            max_input_bytes: env
+                .parse("MAX_INPUT_BYTES")?
+                .unwrap_or(fallback.limits.max_input_bytes),
+        },
+        decode_budget_pixels: env.ranged(
+            "DECODE_BUDGET_PIXELS",
+            fallback.decode_budget_pixels,
+            1_000_000..=u64::MAX,
+        )?,
+        batch: BatchLimits {
+            max_items: env.ranged("MAX_BATCH_ITEMS", batch.max_items, 1..=1000)?,
+            max_bytes: env.ranged("MAX_BATCH_BYTES", batch.max_bytes, 1..=usize::MAX)?,
+            max_concurrency: env.ranged("MAX_CONCURRENCY", batch.max_concurrency, 1..=64)?,
+            ..batch
+        },
+        default_bucket,
+    })
+}
+
+fn telemetry(env: &Env, mode: RunMode) -> Result<TelemetrySettings, ConfigError> {
+    let log_format = match env.string("LOG_FORMAT").as_deref() {
+        None => match mode {
+            RunMode::Lambda => LogFormat::Json,
+            RunMode::Serve => LogFormat::Text,
+        },
+        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
+        Some(v) => {
+            return Err(ConfigError {
+                var: "LOG_FORMAT",
+                message: format!("is {v:?}; use `json` or `text`"),
+            });
+        }
+    };
+    Ok(TelemetrySettings {
+        log_format,
+        metrics_namespace: env
+            .string("METRICS_NAMESPACE")
+            .unwrap_or_else(|| TelemetrySettings::DEFAULT_NAMESPACE.to_owned()),
+    })
+}
+
+/// Typed access to the variables; empty values count as unset.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn string(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn list(&self, var: &str) -> Vec<String> {
+        self.string(var)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn parse<T>(&self, var: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.string(var)
+            .map(|raw| {
+                raw.parse::<T>().map_err(|e| ConfigError {
+                    var,
+                    message: format!("{raw:?} is not valid: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    /// A number within `range`, or `default` when unset.
+    fn ranged<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display + Copy,
+        T::Err: fmt::Display,
+    {
+        let value = self.parse::<T>(var)?.unwrap_or(default);
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                var,
+                message: format!(
+                    "is {value}; use a value from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            })
+        }
+    }
+
+    fn url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.string(var) else {
+            return Ok(None);
+        };
+        let uri: http::Uri = raw.parse().map_err(|e| ConfigError {
+            var,
+            message: format!("{raw:?} is not a URL ({e}); use e.g. https://cdn.example.com"),
+        })?;
+        match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(_)) => Ok(Some(raw.trim_end_matches('/').to_owned())),
+            _ => Err(ConfigError {
+                var,
+                message: format!(
+                    "{raw:?} must be an absolute http(s) URL such as https://cdn.example.com"
+                ),
+            }),
+        }
+    }
+}
+
+/// A boolean variable: true/false, 1/0, yes/no.
+struct Flag(bool);
+
+impl FromStr for Flag {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Flag(true)),
+            "0" | "false" | "no" | "off" => Ok(Flag(false)),
+            _ => Err("use true or false"),
+        }
+    }
+}
+
+/// S3 bucket naming rules (3–63 chars of lowercase letters, digits, dots and hyphens).
+fn validate_bucket_name(var: &'static str, bucket: &str) -> Result<(), ConfigError> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            var,
+            message: format!(
+                "{bucket:?} is not a valid S3 bucket name (3-63 lowercase letters, digits, '.' or '-')"
+            ),
+        })
+    }
+}

@@ -1,0 +1,375 @@
+//! Typed configuration, read once from the environment at start and validated. `Config` is a
+//! bag of the subsystems' own settings; [`env`] reads the variables into them. Only this module
+//! and the composition root (`runtime`) know `Config`; the subsystems know their settings.
+
+mod env;
+
+use crate::app::HttpSettings;
+use crate::auth::AuthSettings;
+use crate::storage::StorageSettings;
+use crate::telemetry::TelemetrySettings;
+use crate::upload::UploadSettings;
+
+/// Where the process runs; it decides the defaults that differ between Lambda and a laptop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// Under the Lambda runtime (Function URL / API Gateway).
+    Lambda,
+    /// `serve` or `stdio` on this machine: loopback hosts, no authentication by default.
+    Serve,
+}
+
+/// Which object store the service writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// An in-process S3-compatible server (s3s-fs) on loopback; no AWS account needed.
+    Embedded,
+    /// Real AWS S3, or any S3-compatible endpoint given by `S3_ENDPOINT_URL`.
+    S3,
+}
+
+/// Everything the service needs to know, validated once, grouped by the subsystem it configures.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub http: HttpSettings,
+    pub upload: UploadSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// A configuration variable that is missing or malformed; the message names the variable and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+/// Bucket the embedded store creates when `S3_BUCKET_NAME` is not set.
+pub const EMBEDDED_DEFAULT_BUCKET: &str = "uploads";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env(mode: RunMode, store: StoreKind) -> Result<Self, ConfigError> {
+        Self::from_lookup(mode, store, |name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(
+        mode: RunMode,
+        store: StoreKind,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        env::read(mode, store, &lookup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{AllowedHosts, LAMBDA_REQUEST_LIMIT};
+    use crate::auth::{AuthMode, PrincipalsLocation};
+    use crate::storage::{RetryMode, StorageTuning};
+    use crate::telemetry::LogFormat;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn config(
+        mode: RunMode,
+        store: StoreKind,
+        vars: &[(&str, &str)],
+    ) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(mode, store, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn embedded_store_needs_no_variables() {
+        let c = config(RunMode::Serve, StoreKind::Embedded, &[]).unwrap();
+        assert_eq!(c.upload.default_bucket, EMBEDDED_DEFAULT_BUCKET);
+        assert_eq!(
+            c.upload.allowed_buckets,
+            vec![EMBEDDED_DEFAULT_BUCKET.to_owned()]
+        );
+        assert_eq!(c.upload.defaults.quality.get(), 80);
+        assert_eq!(c.http.max_request_bytes, LAMBDA_REQUEST_LIMIT);
+        assert_eq!(c.telemetry.log_format, LogFormat::Text);
+        assert!(
+            matches!(c.http.allowed_hosts, AllowedHosts::Only(ref h) if h.contains(&"127.0.0.1".to_owned()))
+        );
+    }
+
+    #[test]
+    fn real_s3_without_a_bucket_names_the_variable_to_set() {
+        let err = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[("API_KEYS_SECRET_ID", "keys")],
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "S3_BUCKET_NAME");
+        assert!(err.to_string().contains("set it"));
+    }
+
+    #[test]
+    fn lambda_accepts_any_host_and_logs_json_by_default() {
+        let c = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[("S3_BUCKET_NAME", "assets"), ("API_KEYS_SECRET_ID", "keys")],
+        )
+        .unwrap();
+        assert_eq!(c.http.allowed_hosts, AllowedHosts::Any);
+        assert_eq!(c.telemetry.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn allowed_hosts_can_be_pinned() {
+        let c = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "assets"),
+                ("API_KEYS_SECRET_ID", "keys"),
+                ("MCP_ALLOWED_HOSTS", "mcp.example.com, api.example.com"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.http.allowed_hosts,
+            AllowedHosts::Only(vec!["mcp.example.com".into(), "api.example.com".into()])
+        );
+    }
+
+    #[test]
+    fn lambda_defaults_to_api_keys_and_needs_a_principals_document() {
+        let err = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[("S3_BUCKET_NAME", "assets")],
+        )
+        .unwrap_err();
+        assert_eq!(err.var, "API_KEYS_SECRET_ID");
+        let c = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "assets"),
+                ("API_KEYS_SECRET_ID", "arn:aws:secretsmanager:x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.auth.mode, AuthMode::ApiKey);
+        assert_eq!(
+            c.auth.principals,
+            Some(PrincipalsLocation::Secret(
+                "arn:aws:secretsmanager:x".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn default_bucket_is_always_allowed() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "main-bucket"),
+                ("ALLOWED_BUCKETS", "other-bucket"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.upload.allowed_buckets,
+            vec!["main-bucket".to_owned(), "other-bucket".to_owned()]
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable_and_the_fix() {
+        for (var, value) in [
+            ("DEFAULT_QUALITY", "0"),
+            ("DEFAULT_QUALITY", "high"),
+            ("DEFAULT_FORMAT", "bmp"),
+            ("MAX_PIXELS", "-1"),
+            ("PUBLIC_BASE_URL", "cdn.example.com"),
+            ("S3_FORCE_PATH_STYLE", "maybe"),
+            ("LOG_FORMAT", "xml"),
+            ("S3_BUCKET_NAME", "Bad_Bucket"),
+            ("MULTIPART_THRESHOLD_BYTES", "1000"),
+            ("MAX_CONCURRENCY", "0"),
+            ("STAGING_URL_EXPIRY_SECONDS", "999999999"),
+        ] {
+            let err = config(RunMode::Serve, StoreKind::Embedded, &[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+            assert!(err.to_string().starts_with(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn storage_tuning_defaults_match_the_documented_values() {
+        let c = config(RunMode::Serve, StoreKind::Embedded, &[]).unwrap();
+        let t = &c.storage.tuning;
+        assert_eq!(t, &StorageTuning::default());
+        assert_eq!(t.max_attempts, 3);
+        assert_eq!(t.retry_mode, RetryMode::Standard);
+        assert_eq!(t.connect_timeout, Duration::from_millis(3000));
+        assert_eq!(t.attempt_timeout, Duration::from_millis(10_000));
+        assert_eq!(t.operation_timeout, Duration::from_millis(30_000));
+        assert_eq!(t.breaker_threshold, 5);
+        assert_eq!(t.breaker_cooldown, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn storage_tuning_reads_every_variable() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[
+                ("S3_MAX_ATTEMPTS", "5"),
+                ("S3_RETRY_MODE", "Adaptive"),
+                ("S3_RETRY_INITIAL_BACKOFF_MS", "50"),
+                ("S3_RETRY_MAX_BACKOFF_MS", "400"),
+                ("S3_CONNECT_TIMEOUT_MS", "250"),
+                ("S3_ATTEMPT_TIMEOUT_MS", "800"),
+                ("S3_OPERATION_TIMEOUT_MS", "4000"),
+                ("CIRCUIT_BREAKER_THRESHOLD", "0"),
+                ("CIRCUIT_BREAKER_COOLDOWN_SECONDS", "2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage.tuning,
+            StorageTuning {
+                max_attempts: 5,
+                retry_mode: RetryMode::Adaptive,
+                initial_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(400),
+                connect_timeout: Duration::from_millis(250),
+                attempt_timeout: Duration::from_millis(800),
+                operation_timeout: Duration::from_millis(4000),
+                breaker_threshold: 0,
+                breaker_cooldown: Duration::from_secs(2),
+            }
+        );
+    }
+
+    #[test]
+    fn timeout_defaults_never_exceed_a_shorter_operation_timeout() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[("S3_OPERATION_TIMEOUT_MS", "2000")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage.tuning.attempt_timeout,
+            Duration::from_millis(2000)
+        );
+        assert_eq!(
+            c.storage.tuning.connect_timeout,
+            Duration::from_millis(2000)
+        );
+    }
+
+    #[test]
+    fn bad_storage_tuning_names_the_variable_and_the_fix() {
+        for (vars, var, hint) in [
+            (
+                vec![("S3_MAX_ATTEMPTS", "0")],
+                "S3_MAX_ATTEMPTS",
+                "1 (no retries)",
+            ),
+            (vec![("S3_MAX_ATTEMPTS", "11")], "S3_MAX_ATTEMPTS", "to 10"),
+            (
+                vec![("S3_MAX_ATTEMPTS", "three")],
+                "S3_MAX_ATTEMPTS",
+                "not valid",
+            ),
+            (
+                vec![("S3_RETRY_MODE", "legacy")],
+                "S3_RETRY_MODE",
+                "adaptive",
+            ),
+            (
+                vec![("S3_CONNECT_TIMEOUT_MS", "0")],
+                "S3_CONNECT_TIMEOUT_MS",
+                "positive",
+            ),
+            (
+                vec![("S3_OPERATION_TIMEOUT_MS", "-5")],
+                "S3_OPERATION_TIMEOUT_MS",
+                "not valid",
+            ),
+            (
+                vec![
+                    ("S3_OPERATION_TIMEOUT_MS", "1000"),
+                    ("S3_ATTEMPT_TIMEOUT_MS", "5000"),
+                ],
+                "S3_ATTEMPT_TIMEOUT_MS",
+                "raise S3_OPERATION_TIMEOUT_MS",
+            ),
+            (
+                vec![
+                    ("S3_OPERATION_TIMEOUT_MS", "1000"),
+                    ("S3_CONNECT_TIMEOUT_MS", "3000"),
+                ],
+                "S3_CONNECT_TIMEOUT_MS",
+                "raise S3_OPERATION_TIMEOUT_MS",
+            ),
+            (
+                vec![
+                    ("S3_RETRY_INITIAL_BACKOFF_MS", "5000"),
+                    ("S3_RETRY_MAX_BACKOFF_MS", "100"),
+                ],
+                "S3_RETRY_INITIAL_BACKOFF_MS",
+                "raise the maximum",
+            ),
+            (
+                vec![("CIRCUIT_BREAKER_THRESHOLD", "-1")],
+                "CIRCUIT_BREAKER_THRESHOLD",
+                "not valid",
+            ),
+            (
+                vec![("CIRCUIT_BREAKER_COOLDOWN_SECONDS", "0")],
+                "CIRCUIT_BREAKER_COOLDOWN_SECONDS",
+                "CIRCUIT_BREAKER_THRESHOLD=0",
+            ),
+        ] {
+            let err = config(RunMode::Serve, StoreKind::Embedded, &vars).unwrap_err();
+            assert_eq!(err.var, var, "{vars:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(var) && text.contains(hint),
+                "{vars:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_endpoint_implies_path_style_and_urls_lose_trailing_slash() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "b-1"),
+                ("S3_ENDPOINT_URL", "http://127.0.0.1:9000/"),
+                ("PUBLIC_BASE_URL", "https://cdn.example.com/"),
+            ],
+        )
+        .unwrap();
+        assert!(c.storage.force_path_style);
+        assert_eq!(
+            c.storage.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            c.storage.public_base_url.as_deref(),
+            Some("https://cdn.example.com")
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Where objects go: the bucket a caller may use, the key under KEY_PREFIX (exact or
+//! content-addressed), and the write mode and cache policy that come with each.
+
+use super::{InputReason, Plan, UploadError, UploadRequest, Uploader};
+use crate::auth::Principal;
+use crate::imaging::Processed;
+use crate::storage::{WriteMode, keys};
+
+/// Content-addressed keys never change content, so caches may keep them forever.
+const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
+/// A caller-chosen key may be overwritten later; caches must revalidate.
+const MUTABLE_CACHE: &str = "public, max-age=60, must-revalidate";
+
+/// Where an object will be written, relative to KEY_PREFIX.
+pub(super) enum Placement {
+    /// The caller named the key.
+    Exact {
+        relative_key: String,
+        overwrite: bool,
+    },
+    /// `{prefix}/{slug}-{sha12}.{ext}`, known once the output bytes are.
+    ContentAddressed { relative_prefix: String },
+}
+
+/// Where and how one object is written.
+pub(super) struct Target {
+    pub bucket: String,
+    pub key: String,
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+    pub mode: WriteMode,
+}
+
+impl Target {
+    /// The rendition `width` pixels wide, next to this object: content-addressed whenever the
+    /// main object is.
+    pub fn variant(&self, width: u32, extension: &str) -> Target {
+        let stem = self
+            .key
+            .rsplit_once('.')
+            .map_or(self.key.as_str(), |(stem, _)| stem);
+        Target {
+            bucket: self.bucket.clone(),
+            key: format!("{stem}-{width}w.{extension}"),
+            content_type: self.content_type,
+            cache_control: self.cache_control,
+            mode: self.mode,
+        }
+    }
+}
+
+impl Uploader {
+    /// The main object's target, once its bytes (and so its hash) are known.
+    pub(super) fn main_target(
+        &self,
+        principal: &Principal,
+        plan: &Plan,
+        processed: &Processed,
+        filename: &str,
+        sha256_hex: &str,
+    ) -> Result<Target, UploadError> {
+        let (relative_key, cache_control, mode) = match &plan.placement {
+            Placement::Exact {
+                relative_key,
+                overwrite,
+            } => (
+                relative_key.clone(),
+                MUTABLE_CACHE,
+                if *overwrite {
+                    WriteMode::Overwrite
+                } else {
+                    WriteMode::CreateOnly
+                },
+            ),
+            Placement::ContentAddressed { relative_prefix } => (
+                keys::content_key(
+                    relative_prefix,
+                    filename,
+                    sha256_hex,
+                    processed.kind.extension(),
+                ),
+                IMMUTABLE_CACHE,
+                WriteMode::CreateOnly,
+            ),
+        };
+        check_key_permitted(principal, &relative_key)?;
+        Ok(Target {
+            bucket: plan.bucket.clone(),
+            key: keys::join(&self.settings.key_prefix, &relative_key),
+            content_type: processed.kind.content_type(),
+            cache_control,
+            mode,
+        })
+    }
+
+    /// Where the object goes, relative to KEY_PREFIX (the public root of the bucket). Caller keys
+    /// and prefixes never reach the staging area; without a prefix, the principal's own is used.
+    pub(super) fn placement(
+        &self,
+        principal: &Principal,
+        request: &UploadRequest,
+    ) -> Result<Placement, UploadError> {
+        let root = self.settings.key_prefix.as_str();
+        if let Some(key) = &request.key {
+            keys::validate_key("key", key)?;
+            self.refuse_staging_area("key", &keys::join(root, key))?;
+            check_key_permitted(principal, key)?;
+            return Ok(Placement::Exact {
+                relative_key: key.clone(),
+                overwrite: request.overwrite,
+            });
+        }
+        let relative_prefix = match request.prefix.as_deref().map(|p| p.trim_matches('/')) {
+            Some(prefix) if !prefix.is_empty() => {
+                keys::validate_key("prefix", prefix)?;
+                self.refuse_staging_area("prefix", &format!("{}/", keys::join(root, prefix)))?;
+                prefix.to_owned()
+            }
+            _ => principal.policy.default_prefix(),
+        };
+        Ok(Placement::ContentAddressed { relative_prefix })
+    }
+
+    /// The staging prefix holds presigned uploads only; final objects never land there.
+    fn refuse_staging_area(&self, what: &str, key: &str) -> Result<(), UploadError> {
+        let staging = &self.settings.staging_prefix;
+        if key.starts_with(staging.as_str()) {
+            return Err(UploadError::invalid(
+                InputReason::StagingArea,
+                format!(
+                    "{what} {key:?} is inside {staging:?}, which is reserved for create_upload_url; choose another"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn resolve_bucket(
+        &self,
+        principal: &Principal,
+        requested: Option<&str>,
+    ) -> Result<String, UploadError> {
+        let allowed = self.permitted_buckets(principal);
+        let default = &self.settings.default_bucket;
+        let bucket = match requested.map(str::trim).filter(|b| !b.is_empty()) {
+            Some(bucket) => bucket,
+            // Without a bucket: the default if permitted, else the principal's first.
+            None if allowed.contains(default) => return Ok(default.clone()),
+            None => allowed.first().map(String::as_str).unwrap_or(default),
+        };
+        if allowed.iter().any(|a| a == bucket) {
+            Ok(bucket.to_owned())
+        } else {
+            Err(UploadError::BucketNotAllowed {
+                bucket: bucket.to_owned(),
+                allowed,
+            })
+        }
+    }
+
+    /// Configured buckets the principal's policy allows.
+    pub(super) fn permitted_buckets(&self, principal: &Principal) -> Vec<String> {
+        self.settings
+            .allowed_buckets
+            .iter()
+            .filter(|b| principal.policy.allows_bucket(b))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The principal's prefix patterns must cover the key (relative to KEY_PREFIX).
+fn check_key_permitted(principal: &Principal, relative_key: &str) -> Result<(), UploadError> {
+    if principal.policy.allows_key(relative_key) {
+        Ok(())
+    } else {
+        Err(UploadError::KeyNotPermitted {
+            principal: principal.id.clone(),
+            key: relative_key.to_owned(),
+            allowed: principal.policy.describe_prefixes(),
+        })
+    }
+}
