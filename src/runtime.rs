@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use crate::app::Services;
 use crate::auth::{AuthMode, AuthSettings, Authenticator};
 use crate::config::{Config, ConfigError};
-use crate::local::EmbeddedStore;
+use crate::local::{EmbeddedStore, StoreSettings};
 use crate::storage::{LocalEndpoint, Storage};
 use crate::telemetry::{Audit, AuditSink};
 use crate::upload::Uploader;
@@ -125,8 +125,7 @@ async fn connect_store(
         Store::Running(endpoint) => (endpoint.clone(), None),
         Store::Embedded { data_dir, listen } => {
             let embedded =
-                EmbeddedStore::start(&data_dir.join("s3"), *listen, &config.upload.staging_prefix)
-                    .await?;
+                EmbeddedStore::start(&data_dir.join("s3"), *listen, store_settings(config)).await?;
             let endpoint = LocalEndpoint {
                 url: embedded.endpoint().to_owned(),
                 credentials: embedded.credentials(),
@@ -142,6 +141,16 @@ async fn connect_store(
             .with_context(|| format!("cannot create bucket {bucket} in the local store"))?;
     }
     Ok((storage, embedded))
+}
+
+/// What the embedded store lets others do, from the upload settings it serves: reads under
+/// `KEY_PREFIX`, presigned PUTs into `STAGING_PREFIX` up to `MAX_INPUT_BYTES`.
+pub fn store_settings(config: &Config) -> StoreSettings {
+    StoreSettings {
+        public_prefix: config.upload.key_prefix.clone(),
+        staging_prefix: config.upload.staging_prefix.clone(),
+        max_staged_bytes: u64::try_from(config.upload.limits.max_input_bytes).unwrap_or(u64::MAX),
+    }
 }
 
 #[cfg(test)]

@@ -224,7 +224,7 @@ async fn a_principal_writes_only_inside_its_buckets_and_prefixes() {
         &server,
         auth,
         "create_upload_url",
-        json!({"filename": "a.png"}),
+        json!({"filename": "a.png", "bytes": 1000}),
     )
     .await;
     assert_eq!(

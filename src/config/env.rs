@@ -277,6 +277,11 @@ fn upload(env: &Env, store: StoreKind) -> Result<UploadSettings, ConfigError> {
             fallback.staging_url_expiry.as_secs(),
             1..=604_800,
         )?),
+        max_open_upload_urls: env.ranged(
+            "MAX_OPEN_UPLOAD_URLS",
+            fallback.max_open_upload_urls,
+            1..=10_000,
+        )?,
         defaults: ImageDefaults {
             format: env.parse("DEFAULT_FORMAT")?.unwrap_or(image.format),
             quality: env

@@ -1,23 +1,39 @@
 //! The embedded S3-compatible store (s3s + s3s-fs) that `serve` and the tests run on loopback.
 //!
 //! The service talks to it with the real aws-sdk-s3 client, signed with credentials made up at
-//! start, exactly as it talks to AWS. Anonymous callers may only GET/HEAD objects outside the
-//! staging prefix, so returned URLs open in a browser while nothing else is public.
+//! start, exactly as it talks to AWS. Anyone else gets what S3 would give them under the
+//! deployed bucket policy and no more: anonymous reads of normalized keys under `KEY_PREFIX/`,
+//! and through a presigned URL one PUT of an image into the staging prefix ([`access`]). Every
+//! response carries `nosniff` and a restrictive CSP, and conditional writes are atomic
+//! ([`http`]), as on S3.
+
+mod access;
+mod http;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use s3s::S3Result;
-use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::SimpleAuth;
-use s3s::path::S3Path;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::primitives::random_hex;
 use crate::storage::StaticCredentials;
+
+/// What the embedded store lets callers other than this server do; the same rules the deployed
+/// bucket policy and presigned URLs give on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `KEY_PREFIX`, without slashes at either end: anonymous callers may GET/HEAD objects under
+    /// `<public_prefix>/` (any key outside the staging prefix when empty).
+    pub public_prefix: String,
+    /// `STAGING_PREFIX`, ending in `/`: presigned PUTs land here; never readable anonymously.
+    pub staging_prefix: String,
+    /// `MAX_INPUT_BYTES`: the largest body a presigned PUT may carry, whatever it was signed for.
+    pub max_staged_bytes: u64,
+}
 
 /// A running embedded store; stops when dropped.
 pub struct EmbeddedStore {
@@ -31,7 +47,7 @@ impl EmbeddedStore {
     pub async fn start(
         data_dir: &Path,
         listen: SocketAddr,
-        private_prefix: &str,
+        settings: StoreSettings,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display())
@@ -49,10 +65,8 @@ impl EmbeddedStore {
                 credentials.access_key_id.clone(),
                 credentials.secret_access_key.clone(),
             ));
-            builder.set_access(PublicReadOnly {
-                private_prefix: private_prefix.to_owned(),
-            });
-            builder.build()
+            builder.set_access(access::StoreAccess::new(settings));
+            http::secured(builder.build())
         };
         let listener = TcpListener::bind(listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {listen} for the embedded S3 store: {e}")
@@ -94,34 +108,5 @@ impl EmbeddedStore {
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
         self.server.abort();
-    }
-}
-
-/// Signed requests may do anything; anonymous ones may only read public objects.
-struct PublicReadOnly {
-    private_prefix: String,
-}
-
-#[async_trait::async_trait]
-impl S3Access for PublicReadOnly {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        if cx.credentials().is_some() {
-            return Ok(());
-        }
-        let read = matches!(cx.s3_op().name(), "GetObject" | "HeadObject");
-        let public_key = match cx.s3_path() {
-            S3Path::Object { key, .. } => {
-                self.private_prefix.is_empty() || !key.starts_with(self.private_prefix.as_str())
-            }
-            _ => false,
-        };
-        if read && public_key {
-            Ok(())
-        } else {
-            Err(s3s::s3_error!(
-                AccessDenied,
-                "Anonymous access is limited to reading public objects"
-            ))
-        }
     }
 }

@@ -38,7 +38,8 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
 
 const INSTRUCTIONS: &str = "Turns images into public, web-ready URLs. Small images: call upload_image_to_s3 \
 with the image as base64 (or a data: URI) in `data` and its original `filename`. Large images (over ~1 MB) \
-or when you have a shell: call create_upload_url, run the returned `curl` command (PUT the file), then call \
+or when you have a shell: call create_upload_url with the file's size in `bytes`, run the returned `curl` \
+command (PUT the file), then call \
 upload_image_to_s3 with the `staging_key`. Several images: batch_upload_images. The result's `url` serves the \
 optimised image (WebP unless the original is smaller, scaled to fit 1920×1080 by default).";
 
@@ -248,8 +249,8 @@ impl McpServer {
                 };
                 let filename = request.filename.clone();
                 let ticket = self.uploader.create_upload_url(principal, request).await?;
-                // The staging key is logged; the presigned URL (and its signature) never is.
-                activity.keys.push(ticket.staging_key.clone());
+                // Neither the presigned URL (its signature) nor the staging token is logged.
+                activity.keys.push(ticket.staging_key.redacted());
                 Ok(present::upload_url(ticket, &filename))
             },
         )

@@ -58,8 +58,9 @@ pub fn upload_url(ticket: StagingTicket, filename: &str) -> UploadUrl {
         upload_url: ticket.upload_url,
         method: "PUT".into(),
         headers: ticket.headers,
-        staging_key: ticket.staging_key,
+        staging_key: ticket.staging_key.key(),
         expires_at: rfc3339(ticket.expires_at),
+        bytes: ticket.bytes,
         max_bytes: ticket.max_bytes,
         curl,
     }

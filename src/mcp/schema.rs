@@ -43,10 +43,13 @@ pub struct UploadImageParams {
 pub struct CreateUploadUrlParams {
     /// The image's file name, e.g. "hero.png".
     pub filename: String,
-    /// MIME type, e.g. "image/png". When given, the PUT must send the same Content-Type header.
+    /// MIME type, e.g. "image/png" (default "application/octet-stream"). The PUT must send it
+    /// as its Content-Type header.
     pub content_type: Option<String>,
-    /// Size of the file in bytes, if known: checked against the limit before you upload.
-    pub bytes: Option<u64>,
+    /// The file's exact size in bytes (e.g. `wc -c < hero.png`): the URL accepts a body of
+    /// this length and no other.
+    #[schemars(range(min = 1))]
+    pub bytes: u64,
 }
 
 /// Arguments of `batch_upload_images`.
@@ -125,13 +128,16 @@ pub struct UploadUrl {
     pub upload_url: String,
     /// Always "PUT".
     pub method: String,
-    /// Headers the PUT must carry exactly.
+    /// Headers the PUT must carry exactly (your HTTP client adds Host and Content-Length).
     pub headers: BTreeMap<String, String>,
     /// Pass this to upload_image_to_s3 (or a batch item) as `staging_key` once the PUT succeeded.
+    /// It works once, and only for you.
     pub staging_key: String,
     /// When the URL stops working (RFC 3339).
     pub expires_at: String,
-    /// Largest file accepted, in bytes.
+    /// The exact size the URL accepts, in bytes: the `bytes` you asked for.
+    pub bytes: u64,
+    /// Largest file you may upload, in bytes.
     pub max_bytes: usize,
     /// A ready-to-run upload command; replace the file path if yours differs.
     pub curl: String,

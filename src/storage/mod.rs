@@ -63,7 +63,15 @@ pub struct ObjectInfo {
     pub sha256: Option<String>,
 }
 
-/// A presigned PUT: the URL and the headers the client must send with it.
+/// What a presigned PUT may write: exactly these many bytes of this type, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutTerms {
+    pub content_type: String,
+    pub content_length: u64,
+}
+
+/// A presigned PUT: the URL and the headers the client must send with it (besides `Host` and
+/// `Content-Length`, which HTTP clients set themselves).
 #[derive(Debug, Clone)]
 pub struct PresignedPut {
     pub url: String,
@@ -517,12 +525,15 @@ impl Storage {
         Ok(())
     }
 
-    /// A URL that lets anyone holding it PUT one object at `key` until `expires_in` passes.
+    /// A URL that lets anyone holding it PUT one object at `key` until `expires_in` passes, and
+    /// nothing else: the body's length, its content type and `If-None-Match: *` are signed, so
+    /// S3 (and the embedded store) refuse a PUT of any other size or type, and a second PUT once
+    /// an object sits at the key.
     pub async fn presign_put(
         &self,
         bucket: &str,
         key: &str,
-        content_type: Option<&str>,
+        terms: &PutTerms,
         expires_in: Duration,
     ) -> Result<PresignedPut, StorageError> {
         let presigning =
@@ -535,18 +546,63 @@ impl Storage {
             .put_object()
             .bucket(bucket)
             .key(key)
-            .set_content_type(content_type.map(str::to_owned))
+            .content_type(&terms.content_type)
+            .content_length(i64::try_from(terms.content_length).unwrap_or(i64::MAX))
+            .if_none_match("*")
             .presigned(presigning)
             .await
             .map_err(|e| StorageError::from_sdk("PresignPutObject", bucket, e))?;
         Ok(PresignedPut {
             url: request.uri().to_owned(),
+            // `Host` and `Content-Length` are signed too, but every HTTP client sets them itself
+            // (browsers refuse to): the length is the body's, which must be exactly the signed one.
             headers: request
                 .headers()
-                .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+                .filter(|(name, _)| {
+                    !name.eq_ignore_ascii_case("host")
+                        && !name.eq_ignore_ascii_case("content-length")
+                })
                 .map(|(name, value)| (name.to_owned(), value.to_owned()))
                 .collect(),
         })
+    }
+
+    /// Keys under `prefix` that sort after `start_after`, in key order, at most `limit` of them.
+    pub async fn list_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut continuation: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .start_after(start_after)
+                .max_keys(i32::try_from(limit - keys.len()).unwrap_or(1000).min(1000))
+                .set_continuation_token(continuation.take())
+                .send()
+                .await
+                .map_err(|e| StorageError::from_sdk("ListObjectsV2", bucket, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|object| object.key().map(str::to_owned)),
+            );
+            match page.next_continuation_token() {
+                Some(token) if page.is_truncated() == Some(true) && keys.len() < limit => {
+                    continuation = Some(token.to_owned());
+                }
+                _ => break,
+            }
+        }
+        keys.truncate(limit);
+        Ok(keys)
     }
 
     /// Names of the buckets the credentials can list.

@@ -4,7 +4,7 @@
 use futures::StreamExt as _;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::source::{self, StagedHead};
+use super::source::StagedHead;
 use super::{InputReason, Source, StoredImage, UploadError, UploadRequest, Uploader};
 use crate::auth::Principal;
 
@@ -44,7 +44,7 @@ impl Uploader {
         }
         // Staged items are HEADed once, here: the size counts against the batch, and the
         // answer goes with the item so its upload does not ask again.
-        let heads = self.staged_heads(&requests).await;
+        let heads = self.staged_heads(principal, &requests).await;
         let declared: u64 = requests
             .iter()
             .zip(&heads)
@@ -94,21 +94,23 @@ impl Uploader {
             .collect())
     }
 
-    /// The HEAD answer for each well-formed staged item (`None` for the other items).
-    async fn staged_heads(&self, requests: &[UploadRequest]) -> Vec<Option<StagedHead>> {
-        let settings = &self.settings;
+    /// The HEAD answer for each well-formed staged item of the caller's own (`None` for the
+    /// other items).
+    async fn staged_heads(
+        &self,
+        principal: &Principal,
+        requests: &[UploadRequest],
+    ) -> Vec<Option<StagedHead>> {
+        let bucket = &self.settings.default_bucket;
         let heads: Vec<_> = requests
             .iter()
             .map(|request| async move {
-                match &request.source {
-                    Source::Staged(key)
-                        if source::validate_staging_key(&settings.staging_prefix, key).is_ok() =>
-                    {
-                        Some(self.storage.head(&settings.default_bucket, key).await)
-                    }
-                    // Malformed keys and other sources are reported by the item itself.
-                    _ => None,
-                }
+                let key = match &request.source {
+                    Source::Staged(text) => self.own_staging_key(principal, text)?,
+                    _ => return None,
+                };
+                // Malformed or foreign keys and other sources are reported by the item itself.
+                Some(self.storage.head(bucket, &key.key()).await)
             })
             .collect();
         futures::stream::iter(heads).buffered(8).collect().await

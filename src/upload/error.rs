@@ -22,6 +22,14 @@ pub enum InputReason {
     StagingKey,
     /// The staged object is missing (never uploaded, used or expired) or empty.
     StagingObject,
+    /// A `staging_key` issued to another principal.
+    StagingKeyForeign,
+    /// A `staging_key` already finalized, or being finalized by another call.
+    StagingUsed,
+    /// create_upload_url without a usable `bytes`.
+    StagingSize,
+    /// create_upload_url past `MAX_OPEN_UPLOAD_URLS`.
+    OpenUploadUrls,
     /// A content type for create_upload_url that is not an image type.
     ContentType,
     /// Inline `data` that is empty, not base64, or not a base64 data URI.
@@ -44,6 +52,10 @@ impl InputReason {
             InputReason::StagingArea => "staging_area",
             InputReason::StagingKey => "invalid_staging_key",
             InputReason::StagingObject => "staging_object_missing",
+            InputReason::StagingKeyForeign => "staging_key_foreign",
+            InputReason::StagingUsed => "staging_key_used",
+            InputReason::StagingSize => "invalid_upload_size",
+            InputReason::OpenUploadUrls => "too_many_upload_urls",
             InputReason::ContentType => "invalid_content_type",
             InputReason::InlineData => "invalid_data",
             InputReason::InlineTooLarge => "inline_too_large",

@@ -18,7 +18,7 @@ pub use batch::BatchProgress;
 pub use error::{InputReason, UploadError};
 pub use settings::{BatchLimits, UploadSettings};
 pub use source::Source;
-pub use staging::{StagingRequest, StagingTicket};
+pub use staging::{StagingKey, StagingRequest, StagingTicket};
 
 use crate::auth::Principal;
 use crate::imaging::{self, ImageKind, Overrides, ProcessOptions};
@@ -103,6 +103,13 @@ pub struct Uploader {
     decode_budget_permits: u32,
 }
 
+/// A source admitted for reading; a staged one holds its ticket's claim.
+enum Input<'a> {
+    Inline(&'a str),
+    Path(&'a std::path::Path),
+    Staged(staging::Claim),
+}
+
 /// What `plan` decided before any byte is read.
 struct Plan {
     bucket: String,
@@ -134,7 +141,8 @@ impl Uploader {
     }
 
     /// Validates, processes and stores one image. Nothing is written unless every check passes;
-    /// a staged source is deleted only after its final object is stored.
+    /// a staged source is claimed first (one finalize per ticket, its owner's only) and used up
+    /// only after its final object is stored.
     pub async fn upload(
         &self,
         principal: &Principal,
@@ -151,17 +159,21 @@ impl Uploader {
         staged_head: Option<source::StagedHead>,
     ) -> Result<StoredImage, UploadError> {
         let plan = self.plan(principal, &request)?;
-        let input = self
-            .ingest(&request.source, plan.input_limit, staged_head)
-            .await?;
-        let processed = self.process(input, plan.options.clone()).await?;
-        let stored = self
-            .publish(principal, plan, processed, &request.filename)
-            .await?;
-        if let Source::Staged(staging_key) = &request.source {
-            self.release_staged(staging_key).await;
+        let input = self.admit(principal, &request.source).await?;
+        let outcome = async {
+            let bytes = self.ingest(&input, plan.input_limit, staged_head).await?;
+            let processed = self.process(bytes, plan.options.clone()).await?;
+            self.publish(principal, plan, processed, &request.filename)
+                .await
         }
-        Ok(stored)
+        .await;
+        if let Input::Staged(claim) = input {
+            match &outcome {
+                Ok(_) => claim.spend().await,
+                Err(_) => claim.release().await,
+            }
+        }
+        outcome
     }
 
     /// Every check that needs no bytes: filename, bucket, where the object goes, the options.
@@ -179,18 +191,33 @@ impl Uploader {
         })
     }
 
+    /// The source, ready to read: a staged one is claimed first, so no other call uses it.
+    async fn admit<'a>(
+        &self,
+        principal: &Principal,
+        source: &'a Source,
+    ) -> Result<Input<'a>, UploadError> {
+        Ok(match source {
+            Source::Inline(text) => Input::Inline(text),
+            Source::Path(path) => Input::Path(path),
+            Source::Staged(staging_key) => {
+                Input::Staged(self.claim_staged(principal, staging_key).await?)
+            }
+        })
+    }
+
     /// The source's bytes, refused past `max` before they are all held.
     async fn ingest(
         &self,
-        source: &Source,
+        input: &Input<'_>,
         max: usize,
         staged_head: Option<source::StagedHead>,
     ) -> Result<Vec<u8>, UploadError> {
-        match source {
-            Source::Inline(text) => source::decode_inline(text, max),
-            Source::Path(path) => source::read_allowed_file(path, &self.allowed_dirs, max).await,
-            Source::Staged(staging_key) => {
-                source::read_staged(&self.storage, &self.settings, staging_key, max, staged_head)
+        match input {
+            Input::Inline(text) => source::decode_inline(text, max),
+            Input::Path(path) => source::read_allowed_file(path, &self.allowed_dirs, max).await,
+            Input::Staged(claim) => {
+                source::read_staged(&self.storage, &self.settings, claim.key(), max, staged_head)
                     .await
             }
         }
@@ -281,17 +308,6 @@ impl Uploader {
             variants,
             warnings,
         })
-    }
-
-    /// The final object is stored: the staged copy has served its purpose.
-    async fn release_staged(&self, staging_key: &str) {
-        if let Err(e) = self
-            .storage
-            .delete(&self.settings.default_bucket, staging_key)
-            .await
-        {
-            tracing::warn!(staging_key, error = %e, "could not delete a used staging object; the lifecycle rule will");
-        }
     }
 
     /// Writes one object (or finds it already there with the same bytes).

@@ -19,6 +19,9 @@ pub struct UploadSettings {
     pub staging_prefix: String,
     /// Lifetime of presigned staging URLs (`STAGING_URL_EXPIRY_SECONDS`).
     pub staging_url_expiry: Duration,
+    /// Upload URLs one principal may hold unused at once (`MAX_OPEN_UPLOAD_URLS`): each lets
+    /// one file of up to its size into the bucket.
+    pub max_open_upload_urls: usize,
     /// What a call leaves out (`DEFAULT_FORMAT`, `DEFAULT_QUALITY`, `DEFAULT_MAX_WIDTH/HEIGHT`).
     pub defaults: ImageDefaults,
     /// Input bytes and pixels accepted (`MAX_INPUT_BYTES`, `MAX_PIXELS`).
@@ -33,6 +36,8 @@ impl UploadSettings {
     pub const DEFAULT_KEY_PREFIX: &str = "images";
     pub const DEFAULT_STAGING_PREFIX: &str = "_staging/";
     pub const DEFAULT_STAGING_URL_EXPIRY: Duration = Duration::from_secs(900);
+    /// Two full batches' worth (`MAX_BATCH_ITEMS` defaults to 50).
+    pub const DEFAULT_MAX_OPEN_UPLOAD_URLS: usize = 100;
     pub const DEFAULT_DECODE_BUDGET_PIXELS: u64 = 100_000_000;
 
     /// Settings for `bucket` with every other value at its default.
@@ -43,6 +48,7 @@ impl UploadSettings {
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
             staging_prefix: Self::DEFAULT_STAGING_PREFIX.to_owned(),
             staging_url_expiry: Self::DEFAULT_STAGING_URL_EXPIRY,
+            max_open_upload_urls: Self::DEFAULT_MAX_OPEN_UPLOAD_URLS,
             defaults: ImageDefaults::default(),
             limits: Limits::default(),
             decode_budget_pixels: Self::DEFAULT_DECODE_BUDGET_PIXELS,

@@ -2,9 +2,9 @@
 
 use base64::Engine as _;
 
-use super::{InputReason, UploadError, UploadSettings};
+use super::{InputReason, StagingKey, UploadError, UploadSettings};
 use crate::imaging::ImagingError;
-use crate::storage::{ObjectInfo, Storage, StorageError, keys};
+use crate::storage::{ObjectInfo, Storage, StorageError};
 
 /// What HEAD said about a staged object (a batch asks once for all its items).
 pub(super) type StagedHead = Result<Option<ObjectInfo>, StorageError>;
@@ -20,37 +20,32 @@ pub enum Source {
     Path(std::path::PathBuf),
 }
 
-/// Fetches a staged object from the default bucket: checked to lie in the staging prefix, sized
-/// by HEAD (`head`, when the caller already asked) before any byte is downloaded, then read in
-/// one pass.
+/// Fetches a claimed staged object from the default bucket: sized by HEAD (`head`, when the
+/// caller already asked) before any byte is downloaded, then read in one pass.
 pub(super) async fn read_staged(
     storage: &Storage,
     settings: &UploadSettings,
-    staging_key: &str,
+    staging_key: &StagingKey,
     max_bytes: usize,
     head: Option<StagedHead>,
 ) -> Result<Vec<u8>, UploadError> {
     let bucket = &settings.default_bucket;
-    validate_staging_key(&settings.staging_prefix, staging_key)?;
+    let key = staging_key.key();
     let head = match head {
         Some(answer) => answer,
-        None => storage.head(bucket, staging_key).await,
+        None => storage.head(bucket, &key).await,
     };
     let info = head?.ok_or_else(|| {
         UploadError::invalid(
             InputReason::StagingObject,
-            format!(
-                "staging object {staging_key:?} was not found: it was never uploaded, was already used, or expired. \
-                 Call create_upload_url again and PUT the file to the new upload_url"
-            ),
+            "nothing was uploaded to this staging_key: PUT the file to its upload_url first (before \
+             expires_at), or call create_upload_url again",
         )
     })?;
     if info.size == 0 {
         return Err(UploadError::invalid(
             InputReason::StagingObject,
-            format!(
-                "staging object {staging_key:?} is empty; PUT the image file to the upload_url again"
-            ),
+            "the file staged at this staging_key is empty; call create_upload_url again and PUT the image",
         ));
     }
     if info.size > max_bytes as u64 {
@@ -60,37 +55,7 @@ pub(super) async fn read_staged(
         }
         .into());
     }
-    Ok(storage.get(bucket, staging_key, max_bytes).await?)
-}
-
-/// A staging key must name an object inside the staging prefix, in the shape create_upload_url made.
-pub(super) fn validate_staging_key(
-    staging_prefix: &str,
-    staging_key: &str,
-) -> Result<(), UploadError> {
-    let invalid = |why: &str| {
-        UploadError::invalid(
-            InputReason::StagingKey,
-            format!(
-                "staging_key {staging_key:?} {why}; pass the staging_key returned by create_upload_url"
-            ),
-        )
-    };
-    keys::validate_key("staging_key", staging_key)
-        .map_err(|e| UploadError::invalid(InputReason::StagingKey, e.to_string()))?;
-    let Some(rest) = staging_key.strip_prefix(staging_prefix) else {
-        return Err(invalid(&format!(
-            "is outside the staging area {staging_prefix:?}"
-        )));
-    };
-    let mut parts = rest.split('/');
-    let (Some(token), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(invalid("is not of the form <token>/<name>"));
-    };
-    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) || name.is_empty() {
-        return Err(invalid("is not of the form <token>/<name>"));
-    }
-    Ok(())
+    Ok(storage.get(bucket, &key, max_bytes).await?)
 }
 
 /// Decodes base64 or a `data:` URI, refusing oversized payloads before allocating for them.

@@ -332,7 +332,7 @@ impl TestServer {
         let store = EmbeddedStore::start(
             &data_dir.path().join("s3"),
             "127.0.0.1:0".parse().unwrap(),
-            &config.upload.staging_prefix,
+            runtime::store_settings(&config),
         )
         .await
         .expect("embedded store starts");

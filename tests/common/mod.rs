@@ -16,6 +16,7 @@ use s3_upload_mcp::upload::Uploader;
 use serde_json::{Value, json};
 
 pub mod fault;
+pub mod process;
 
 pub const ACCEPT: &str = "application/json, text/event-stream";
 
@@ -125,23 +126,24 @@ impl TestServer {
 
     /// POSTs and returns the JSON body, asserting HTTP 200.
     pub async fn rpc(&self, message: &Value) -> Value {
-        let response = self.post(message).await;
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert_eq!(status, 200, "body: {text}");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        json_reply(self.post(message).await).await
+    }
+
+    /// Calls a tool as the holder of `api_key` and returns the JSON-RPC `result`.
+    pub async fn call_tool_as(&self, api_key: &str, name: &str, arguments: Value) -> Value {
+        let response = self
+            .mcp_post()
+            .header("x-api-key", api_key)
+            .body(tool_call(name, arguments).to_string())
+            .send()
+            .await
+            .expect("request reaches the server");
+        result_of(json_reply(response).await)
     }
 
     /// Calls a tool and returns the JSON-RPC `result` (which may carry `isError`).
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Value {
-        let reply = self
-            .rpc(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                         "params": {"name": name, "arguments": arguments}}))
-            .await;
-        reply
-            .get("result")
-            .cloned()
-            .unwrap_or_else(|| panic!("no result: {reply}"))
+        result_of(self.rpc(&tool_call(name, arguments)).await)
     }
 
     /// Every object file the embedded store holds in `bucket`.
@@ -192,6 +194,62 @@ pub fn launch(store: Store) -> Launch {
     }
 }
 
+/// A `tools/call` request.
+pub fn tool_call(name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+           "params": {"name": name, "arguments": arguments}})
+}
+
+/// The `result` of a JSON-RPC reply.
+fn result_of(reply: Value) -> Value {
+    reply
+        .get("result")
+        .cloned()
+        .unwrap_or_else(|| panic!("no result: {reply}"))
+}
+
+/// The JSON body of an HTTP 200 answer.
+async fn json_reply(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// A principals file for `keys` (`{"id", "key", ...policy}`; each key is stored as its SHA-256).
+pub fn api_keys_file(keys: &[Value]) -> tempfile::NamedTempFile {
+    use sha2::Digest as _;
+    let entries: Vec<Value> = keys
+        .iter()
+        .map(|entry| {
+            let mut entry = entry.clone();
+            let key = entry
+                .as_object_mut()
+                .and_then(|e| e.remove("key"))
+                .expect("each entry has a key");
+            let digest = sha2::Sha256::digest(key.as_str().expect("a string key").as_bytes());
+            entry["sha256"] = json!(hex::encode(digest));
+            entry
+        })
+        .collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), json!({ "keys": entries }).to_string()).unwrap();
+    file
+}
+
+/// A server with `AUTH_MODE=api_key` and the principals `keys` (see [`api_keys_file`]). The
+/// keys file lives as long as the returned handle.
+pub async fn start_with_keys(
+    keys: &[Value],
+    vars: &[(&str, &str)],
+) -> (TestServer, tempfile::NamedTempFile) {
+    let file = api_keys_file(keys);
+    let path = file.path().display().to_string();
+    let mut all = vec![("AUTH_MODE", "api_key"), ("API_KEYS_FILE", path.as_str())];
+    all.extend_from_slice(vars);
+    (TestServer::start_with(&all).await, file)
+}
+
 pub fn initialize(version: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": version,
@@ -218,4 +276,77 @@ pub fn sse_messages(body: &str) -> Vec<Value> {
             serde_json::from_str(data).unwrap_or_else(|e| panic!("bad SSE data ({e}): {data}"))
         })
         .collect()
+}
+
+/// An answer read off a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// `None` when the server closed the connection without answering.
+    pub status: Option<u16>,
+    /// The header lines, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Body bytes written before the server stopped reading.
+    pub sent: usize,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Writes `head` (request line and header lines, each ending in CRLF) and then `body` on a new
+/// TCP connection to `endpoint` (`http://host:port`), so no client library normalizes the path
+/// or the framing, and reads the answer.
+pub async fn raw_http(
+    endpoint: &str,
+    head: &str,
+    body: impl IntoIterator<Item = bytes::Bytes>,
+) -> RawResponse {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut sent = 0;
+    let mut written = stream
+        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .await;
+    for chunk in body {
+        if written.is_err() {
+            break;
+        }
+        written = stream.write_all(&chunk).await;
+        if written.is_ok() {
+            sent += chunk.len();
+        }
+    }
+    let mut answer = Vec::new();
+    // A server that refused early may reset the connection once it stops reading.
+    let _ = stream.read_to_end(&mut answer).await;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n");
+    let (head, body) = match split {
+        Some(at) => (
+            String::from_utf8_lossy(&answer[..at]).into_owned(),
+            answer[at + 4..].to_vec(),
+        ),
+        None => (String::from_utf8_lossy(&answer).into_owned(), Vec::new()),
+    };
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok());
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    RawResponse {
+        status,
+        headers,
+        body,
+        sent,
+    }
 }

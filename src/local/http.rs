@@ -1,0 +1,127 @@
+//! The HTTP face of the embedded store: security headers on every response, and conditional
+//! writes that are atomic per key, as they are on S3.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::future::BoxFuture;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use s3s::service::S3Service;
+use s3s::{Body, HttpError, HttpResponse};
+
+/// Sent with every response: an object is never sniffed into HTML, and an SVG opened directly
+/// runs no script and loads nothing. The same policy the CloudFront response headers policy in
+/// `template.yaml` sets in front of S3.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
+
+/// The s3s service behind the two guarantees above; what the accept loop serves.
+#[derive(Clone)]
+pub(super) struct SecuredStore {
+    s3: S3Service,
+    writes: ConditionalWrites,
+}
+
+pub(super) fn secured(s3: S3Service) -> SecuredStore {
+    SecuredStore {
+        s3,
+        writes: ConditionalWrites::default(),
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for SecuredStore {
+    type Response = HttpResponse;
+    type Error = HttpError;
+    type Future = BoxFuture<'static, Result<HttpResponse, HttpError>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let s3 = self.s3.clone();
+        let write = self.writes.begin(&request);
+        Box::pin(async move {
+            let mut response = match write {
+                // Held until s3s-fs has answered, i.e. after the body is written and renamed.
+                Ok(_in_flight) => s3.call(request.map(Body::from)).await?,
+                Err(Conflict) => conflict(),
+            };
+            let headers = response.headers_mut();
+            headers.insert(
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            );
+            headers.insert(
+                HeaderName::from_static("content-security-policy"),
+                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            );
+            Ok(response)
+        })
+    }
+}
+
+/// Keys with a conditional write (`If-None-Match` / `If-Match`) in progress. s3s-fs checks the
+/// condition, then streams the body to a temporary file and renames it: two writers checking
+/// before either renames would both succeed. S3 lets exactly one win and answers the others
+/// `409 ConditionalRequestConflict`; so does this store, by refusing a second conditional
+/// write to a key while the first runs. Single-use staging tickets rely on it.
+#[derive(Clone, Default)]
+struct ConditionalWrites {
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Another conditional write to the same key is running.
+struct Conflict;
+
+/// Marks a key busy until dropped.
+struct InFlight {
+    writes: ConditionalWrites,
+    path: String,
+}
+
+impl ConditionalWrites {
+    /// `Ok(None)` for requests that are not conditional writes.
+    fn begin(&self, request: &Request<Incoming>) -> Result<Option<InFlight>, Conflict> {
+        let conditional = request.headers().contains_key(hyper::header::IF_NONE_MATCH)
+            || request.headers().contains_key(hyper::header::IF_MATCH);
+        if !conditional || !matches!(*request.method(), Method::PUT | Method::POST) {
+            return Ok(None);
+        }
+        // The decoded path names the object (bucket/key) as s3s resolves it.
+        let path = percent_encoding::percent_decode_str(request.uri().path())
+            .decode_utf8_lossy()
+            .into_owned();
+        let mut in_flight = self.lock();
+        if !in_flight.insert(path.clone()) {
+            return Err(Conflict);
+        }
+        Ok(Some(InFlight {
+            writes: self.clone(),
+            path,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // The set stays consistent even if a holder panicked: insert/remove are single calls.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.writes.lock().remove(&self.path);
+    }
+}
+
+fn conflict() -> HttpResponse {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ConditionalRequestConflict</Code>\
+        <Message>A conditional write to this key is in progress; retry once it has finished</Message></Error>";
+    let mut response = Response::new(Body::from(body.to_owned()));
+    *response.status_mut() = StatusCode::CONFLICT;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    response
+}
