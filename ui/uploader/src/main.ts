@@ -84,11 +84,9 @@ async function tellModel() {
 
 async function uploadAll(files: File[]) {
   if (!files.length) return;
-  const rows = files.map((file) => {
-    const row = new FileRow(file);
-    list.prepend(row.element);
-    return { file, row };
-  });
+  const rows = files.map((file) => ({ file, row: new FileRow(file) }));
+  // Newest batch first, each batch in the order the files were chosen.
+  list.prepend(...rows.map(({ row }) => row.element));
   active += rows.length;
   status.textContent = `Uploading ${active} file${active === 1 ? "" : "s"}…`;
   const host = {
