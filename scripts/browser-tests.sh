@@ -10,7 +10,9 @@
 # Screenshots go to $BROWSER_SCREENSHOTS (default target/browser-screenshots/{stub,serve}); copy
 # the serve ones to docs/ when the view changes. Prints `N passed, N failed`; exits non-zero on
 # any failure.
-# Usage: scripts/browser-tests.sh [--stub]     (--stub: steps 1-2 only, no cargo build)
+# Usage: scripts/browser-tests.sh [--stub | --binary PATH]
+#   --stub         steps 1-2 only, no cargo build
+#   --binary PATH  run step 3 against this s3-upload-mcp binary instead of building one
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,10 +21,12 @@ browser_tests="${root}/tests/browser"
 images="${CORPUS_IMAGES:-${root}/../shared/corpus/images}"
 shots="${BROWSER_SCREENSHOTS:-${root}/target/browser-screenshots}"
 stub_only=false
+bin=""
 case "${1:-}" in
   "") ;;
   --stub) stub_only=true ;;
-  *) echo "usage: $0 [--stub]" >&2 && exit 2 ;;
+  --binary) bin="$(realpath "${2:?--binary needs a path}")" ;;
+  *) echo "usage: $0 [--stub | --binary PATH]" >&2 && exit 2 ;;
 esac
 cd "${root}"
 
@@ -37,7 +41,7 @@ if ! cmp -s "${browser_tests}/package-lock.json" "${stamp}"; then
   (cd "${browser_tests}" && npm ci --silent --no-audit --no-fund)
   cp "${browser_tests}/package-lock.json" "${stamp}"
 fi
-if ! "${stub_only}"; then
+if ! "${stub_only}" && [[ -z "${bin}" ]]; then
   log "cargo build"
   cargo build --quiet --bin s3-upload-mcp
   target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
