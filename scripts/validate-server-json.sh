@@ -20,6 +20,15 @@ if [[ ! -f "${schema}" ]]; then
   log "no schema at ${schema}: save ${url} there (or point SERVER_SCHEMA at a copy)"
   exit 1
 fi
+# The vendored copy is the published file byte for byte (tests/registry/README.md); an edit fails.
+pinned=3fba09590c99f61735d234822279f4223fab9e300c0a81e81c91ab62a4114de0
+if [[ -z "${SERVER_SCHEMA:-}" ]]; then
+  actual="$(sha256sum "${schema}" | cut -d' ' -f1)"
+  if [[ "${actual}" != "${pinned}" ]]; then
+    log "${schema} has sha256 ${actual}, not the published file's ${pinned}"
+    exit 1
+  fi
+fi
 stamp="${checker}/node_modules/.installed-from-lock"
 if ! cmp -s "${checker}/package-lock.json" "${stamp}"; then
   log "npm ci (tests/registry: ajv, ajv-formats)"
