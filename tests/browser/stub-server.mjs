@@ -48,8 +48,12 @@ const store = createServer(async (req, res) => {
   const name = decodeURIComponent(rest.join("/"));
   if (req.method === "PUT" && area === "staging" && staged.has(name)) {
     const ticket = staged.get(name);
-    // Like a signed content-type: the PUT must send exactly what the ticket listed.
-    if ((req.headers["content-type"] ?? "") !== ticket.contentType) {
+    // Like signed headers: the PUT must send exactly what the ticket listed, at the signed length.
+    const signed =
+      (req.headers["content-type"] ?? "") === ticket.contentType &&
+      req.headers["if-none-match"] === "*" &&
+      Number(req.headers["content-length"]) === ticket.length;
+    if (!signed) {
       return s3Error(res, 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.");
     }
     const chunks = [];
@@ -142,22 +146,24 @@ function mcpServer() {
     "create_upload_url",
     {
       description: "Get a presigned URL to PUT an image to.",
-      inputSchema: z.object({ filename: z.string(), content_type: z.string().optional(), bytes: z.number().int().optional() }),
+      inputSchema: z.object({ filename: z.string(), content_type: z.string().optional(), bytes: z.number().int().positive() }),
     },
     async ({ filename, content_type, bytes }) => {
-      if (content_type && !/^image\/[a-z0-9.+-]+$/i.test(content_type)) {
+      if (content_type && content_type !== "application/octet-stream" && !/^image\/[a-z0-9.+-]+$/i.test(content_type)) {
         return failure(`content_type ${JSON.stringify(content_type)} is not an image type; use e.g. image/png, or leave it out`);
       }
       if (bytes > MAX_BYTES) return failure(`the file is ${bytes} bytes; the limit is ${MAX_BYTES}`);
       const token = `${randomBytes(8).toString("hex")}/${filename.replace(/[^\w.-]+/g, "-")}`;
-      staged.set(token, { contentType: content_type ?? "" });
-      const headers = content_type ? { "content-type": content_type } : {};
+      const contentType = content_type ?? "application/octet-stream";
+      staged.set(token, { contentType, length: bytes });
+      const headers = { "content-type": contentType, "if-none-match": "*" };
       return result({
         upload_url: `${storeOrigin}/staging/${encodeURIComponent(token)}?X-Amz-Signature=stub`,
         method: "PUT",
         headers,
         staging_key: `_staging/${token}`,
         expires_at: new Date(Date.now() + 900_000).toISOString(),
+        bytes,
         max_bytes: MAX_BYTES,
         curl: "",
       });
