@@ -72,6 +72,7 @@ log "mcpb validate + pack (${platform}, version ${version})"
 mcpb validate "${stage}/manifest.json"
 rm -f "${out}"
 mcpb pack "${stage}" "${out}" >&2
+rm -rf "${stage}" # the unpacked copy of the binary is only an intermediate
 sha="$(sha256sum "${out}" | cut -d' ' -f1)"
 log "wrote ${out} ($(du -h "${out}" | cut -f1)), sha256 ${sha}"
 

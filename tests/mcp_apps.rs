@@ -17,10 +17,11 @@ fn rpc(id: u64, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
+/// `scheme://host:port` of a URL the server returned.
 fn origin(url: &str) -> String {
-    let rest = url.split_once("://").map(|(s, r)| (s, r)).unwrap();
-    let host = rest.1.split('/').next().unwrap();
-    format!("{}://{host}", rest.0)
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split(['/', '?']).next().unwrap();
+    format!("{scheme}://{host}")
 }
 
 /// A ticket for a small PNG as the view asks for one: filename, type and exact size.

@@ -46,7 +46,7 @@ impl hyper::service::Service<Request<Incoming>> for SecuredStore {
         // 403 SignatureDoesNotMatch, and the PUT is never sent.
         if is_preflight(&request) {
             let mut response = preflight(request.headers());
-            secure(response.headers_mut());
+            every_response(response.headers_mut());
             return Box::pin(std::future::ready(Ok(response)));
         }
         let s3 = self.s3.clone();
@@ -58,13 +58,7 @@ impl hyper::service::Service<Request<Incoming>> for SecuredStore {
                 Err(Conflict) => conflict(),
             };
             let headers = response.headers_mut();
-            secure(headers);
-            // On errors too: without it the browser hides a refusal's status and message from
-            // the view, which then cannot show the store's reason.
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
+            every_response(headers);
             headers.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
                 HeaderValue::from_static("etag"),
@@ -74,7 +68,13 @@ impl hyper::service::Service<Request<Incoming>> for SecuredStore {
     }
 }
 
-fn secure(headers: &mut HeaderMap) {
+/// No sniffing, the restrictive CSP, and CORS for any origin: on errors too, or the browser hides
+/// a refusal's status and message from the upload view, which then cannot show the store's reason.
+fn every_response(headers: &mut HeaderMap) {
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     headers.insert(
         HeaderName::from_static("x-content-type-options"),
         HeaderValue::from_static("nosniff"),
@@ -100,10 +100,6 @@ fn preflight(request: &HeaderMap) -> HttpResponse {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, HEAD, PUT"),
