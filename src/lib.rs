@@ -11,7 +11,7 @@ pub mod config; // the environment read once into each subsystem's settings
 pub mod imaging; // probe, decode within limits, orient, resize, encode, SVG (pure, sync)
 pub mod lambda; // the Lambda entry: streaming runner around the app
 pub mod local; // the embedded S3-compatible store for `serve`, `stdio` and tests
-pub mod mcp; // the MCP server: tools, argument and result schemas, presentation, audit
+pub mod mcp; // the MCP server: tools, the upload view (MCP Apps), schemas, presentation, audit
 pub mod primitives; // random ids, RFC 3339 times, file base names
 pub mod process_cli; // `process`: the pipeline over local files, for benchmarks and local use
 pub mod runtime; // the composition root: config + launch → store, auth, uploader, services

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -13,9 +14,10 @@ use crate::app::Services;
 use crate::auth::{AuthMode, AuthSettings, Authenticator};
 use crate::config::{Config, ConfigError};
 use crate::local::{EmbeddedStore, StoreSettings};
-use crate::storage::{LocalEndpoint, Storage};
+use crate::mcp::apps::{Origin, ViewOrigins};
+use crate::storage::{LocalEndpoint, PutTerms, Storage};
 use crate::telemetry::{Audit, AuditSink};
-use crate::upload::Uploader;
+use crate::upload::{UploadSettings, Uploader};
 
 /// Who can reach the server, which decides whether running unauthenticated is allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +70,7 @@ pub async fn build(config: Config, launch: Launch) -> anyhow::Result<Runtime> {
     let (storage, embedded) = connect_store(&config, &launch.store).await?;
     let auth = Authenticator::from_settings(&config.auth).await?;
     let audit = Audit::new(launch.audit, &config.telemetry.metrics_namespace);
+    let view_origins = view_origins(&storage, &config.upload).await?;
     let uploader = Uploader::new(config.upload, storage, launch.allowed_dirs);
     Ok(Runtime {
         services: Services {
@@ -75,6 +78,7 @@ pub async fn build(config: Config, launch: Launch) -> anyhow::Result<Runtime> {
             auth,
             audit,
             http: config.http,
+            view_origins: Arc::new(view_origins),
         },
         embedded,
     })
@@ -141,6 +145,48 @@ async fn connect_store(
             .with_context(|| format!("cannot create bucket {bucket} in the local store"))?;
     }
     Ok((storage, embedded))
+}
+
+/// Where the upload view's requests go, read off the URLs the store makes rather than
+/// re-deriving S3's addressing rules: a presigned PUT into the default bucket and a public URL
+/// in every bucket a call may name. Presigning sends nothing, but needs credentials: without
+/// any (found within a few seconds) the server still starts, its view declares no upload
+/// origin, and `create_upload_url` reports the missing credentials as it would anyway.
+async fn view_origins(storage: &Storage, upload: &UploadSettings) -> anyhow::Result<ViewOrigins> {
+    let origin = |url: &str| Origin::of_url(url).map_err(anyhow::Error::msg);
+    let terms = PutTerms {
+        content_type: "image/png".to_owned(),
+        content_length: 1,
+    };
+    let probe_key = format!("{}origin-probe", upload.staging_prefix);
+    let presign = storage.presign_put(
+        &upload.default_bucket,
+        &probe_key,
+        &terms,
+        Duration::from_secs(60),
+    );
+    let upload_origin = match tokio::time::timeout(Duration::from_secs(5), presign).await {
+        Ok(Ok(presigned)) => Some(origin(&presigned.url)?),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot presign an upload URL; the upload view will not be able to upload");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("no credentials within 5 s; the upload view will not be able to upload");
+            None
+        }
+    };
+    let mut public = Vec::new();
+    for bucket in &upload.allowed_buckets {
+        let served = origin(&storage.public_url(bucket, "x"))?;
+        if !public.contains(&served) {
+            public.push(served);
+        }
+    }
+    Ok(ViewOrigins {
+        upload: upload_origin,
+        public,
+    })
 }
 
 /// What the embedded store lets others do, from the upload settings it serves: reads under

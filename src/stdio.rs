@@ -70,10 +70,14 @@ pub async fn run(args: StdioArgs) -> anyhow::Result<()> {
         "s3-upload-mcp stdio ready"
     );
     let services = &runtime.services;
-    let service = McpServer::local(services.uploader.clone(), services.audit.clone())
-        .serve(rmcp::transport::stdio_pipes())
-        .await
-        .context("MCP session over stdio failed to start")?;
+    let service = McpServer::local(
+        services.uploader.clone(),
+        services.audit.clone(),
+        services.view_origins.clone(),
+    )
+    .serve(rmcp::transport::stdio_pipes())
+    .await
+    .context("MCP session over stdio failed to start")?;
     let reason = service.waiting().await?;
     tracing::info!(?reason, "stdio session ended");
     // Keep the embedded store (and the URLs it serves) up until the client hangs up.

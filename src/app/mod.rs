@@ -19,6 +19,7 @@ pub use settings::{AllowedHosts, HttpSettings, LAMBDA_REQUEST_LIMIT};
 
 use crate::auth::Authenticator;
 use crate::mcp::McpServer;
+use crate::mcp::apps::ViewOrigins;
 use crate::telemetry::Audit;
 use crate::upload::Uploader;
 
@@ -29,13 +30,19 @@ pub struct Services {
     pub auth: Authenticator,
     pub audit: Audit,
     pub http: HttpSettings,
+    /// Origins the upload view reaches (presigned PUTs, published images), for its CSP.
+    pub view_origins: Arc<ViewOrigins>,
 }
 
 /// Builds the HTTP application.
 pub fn app(services: Services) -> Router {
     let mcp = StreamableHttpService::new(
         {
-            let server = McpServer::new(services.uploader.clone(), services.audit.clone());
+            let server = McpServer::new(
+                services.uploader.clone(),
+                services.audit.clone(),
+                services.view_origins.clone(),
+            );
             move || Ok(server.clone())
         },
         Arc::new(NeverSessionManager::default()),

@@ -268,6 +268,12 @@ fn validate(input: &[u8], opts: &ProcessOptions) -> Result<(), ImagingError> {
             detail: "the input is empty (0 bytes)".into(),
         });
     }
+    check_options(opts)
+}
+
+/// The checks on options that need no image: callers that take options before any bytes
+/// (the upload view's `open_uploader`) refuse bad ones up front with the same message.
+pub fn check_options(opts: &ProcessOptions) -> Result<(), ImagingError> {
     if opts.widths.len() > MAX_VARIANTS {
         return Err(ImagingError::InvalidParameter {
             name: "widths",

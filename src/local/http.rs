@@ -1,12 +1,12 @@
-//! The HTTP face of the embedded store: security headers on every response, and conditional
-//! writes that are atomic per key, as they are on S3.
+//! The HTTP face of the embedded store: security headers and CORS on every response, browser
+//! preflights answered, and conditional writes that are atomic per key, as they are on S3.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, HttpResponse};
@@ -17,7 +17,12 @@ use s3s::{Body, HttpError, HttpResponse};
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
 
-/// The s3s service behind the two guarantees above; what the accept loop serves.
+/// Chrome's Private Network Access: a public page (claude.ai) reaching a loopback address asks
+/// first with this preflight header, and the answer must opt in.
+const REQUEST_PRIVATE_NETWORK: &str = "access-control-request-private-network";
+const ALLOW_PRIVATE_NETWORK: &str = "access-control-allow-private-network";
+
+/// The s3s service behind the guarantees above; what the accept loop serves.
 #[derive(Clone)]
 pub(super) struct SecuredStore {
     s3: S3Service,
@@ -37,6 +42,13 @@ impl hyper::service::Service<Request<Incoming>> for SecuredStore {
     type Future = BoxFuture<'static, Result<HttpResponse, HttpError>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
+        // s3s has no CORS: without this the browser's preflight of the upload view's PUT gets
+        // 403 SignatureDoesNotMatch, and the PUT is never sent.
+        if is_preflight(&request) {
+            let mut response = preflight(request.headers());
+            every_response(response.headers_mut());
+            return Box::pin(std::future::ready(Ok(response)));
+        }
         let s3 = self.s3.clone();
         let write = self.writes.begin(&request);
         Box::pin(async move {
@@ -46,17 +58,69 @@ impl hyper::service::Service<Request<Incoming>> for SecuredStore {
                 Err(Conflict) => conflict(),
             };
             let headers = response.headers_mut();
+            every_response(headers);
             headers.insert(
-                HeaderName::from_static("x-content-type-options"),
-                HeaderValue::from_static("nosniff"),
-            );
-            headers.insert(
-                HeaderName::from_static("content-security-policy"),
-                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("etag"),
             );
             Ok(response)
         })
     }
+}
+
+/// No sniffing, the restrictive CSP, and CORS for any origin: on errors too, or the browser hides
+/// a refusal's status and message from the upload view, which then cannot show the store's reason.
+fn every_response(headers: &mut HeaderMap) {
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+}
+
+fn is_preflight(request: &Request<Incoming>) -> bool {
+    request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The answer to a browser's preflight: any origin may GET, HEAD or PUT with the headers it
+/// asks for. `*` grants nothing by itself: reads are of public images, a PUT is authorized by
+/// its presigned URL alone (the view sends no cookies), and what the URL signed is checked on
+/// the PUT itself. `*` also covers the `null` origin of an opaque sandbox.
+fn preflight(request: &HeaderMap) -> HttpResponse {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, PUT"),
+    );
+    if let Some(asked) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    if request
+        .get(REQUEST_PRIVATE_NETWORK)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+    {
+        headers.insert(
+            HeaderName::from_static(ALLOW_PRIVATE_NETWORK),
+            HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 /// Keys with a conditional write (`If-None-Match` / `If-Match`) in progress. s3s-fs checks the

@@ -1,7 +1,9 @@
 //! The MCP server: capabilities, the caller of each call, the one audit wrapper every tool runs
 //! in, and the one place errors become MCP results. Tools live in one file per group
-//! ([`upload_tools`]); arguments and results in [`schema`], their presentation in [`present`].
+//! ([`upload_tools`], [`apps`]); arguments and results in [`schema`], their presentation in
+//! [`present`].
 
+pub mod apps;
 pub mod present;
 pub mod schema;
 mod upload_tools;
@@ -13,14 +15,17 @@ use std::time::Instant;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Json;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ProtocolVersion, ServerCapabilities, ServerConfig,
+    CallToolResult, ContentBlock, ExtensionCapabilities, Implementation, JsonObject,
+    ListResourcesResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{RoleServer, ServerHandler, tool_handler};
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use crate::auth::Principal;
 use crate::telemetry::{Audit, AuditEvent, CallMeta, UploadStats};
 use crate::upload::{StoredImage, UploadError, Uploader};
+use apps::ViewOrigins;
 
 /// Protocol revisions served: the three with `initialize`, and 2026-07-28 without it.
 const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
@@ -50,6 +55,8 @@ pub struct McpServer {
     /// The caller when there is no HTTP request to carry one (stdio); `None` over HTTP, where a
     /// request without an authenticated principal is refused.
     local_principal: Option<Principal>,
+    /// Where the upload view may connect, for its resource's CSP; found once at start.
+    view_origins: Arc<ViewOrigins>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -87,8 +94,8 @@ impl Activity {
 
 impl McpServer {
     /// For HTTP: every call must carry the principal the app authenticated.
-    pub fn new(uploader: Arc<Uploader>, audit: Audit) -> Self {
-        let mut tool_router = Self::upload_tools();
+    pub fn new(uploader: Arc<Uploader>, audit: Audit, view_origins: Arc<ViewOrigins>) -> Self {
+        let mut tool_router = Self::upload_tools() + Self::apps_tools();
         for route in tool_router.map.values_mut() {
             schema::drop_numeric_formats(Arc::make_mut(&mut route.attr.input_schema));
             if let Some(output) = &mut route.attr.output_schema {
@@ -99,15 +106,16 @@ impl McpServer {
             uploader,
             audit,
             local_principal: None,
+            view_origins,
             tool_router,
         }
     }
 
     /// For a local transport (stdio): every call is the local principal.
-    pub fn local(uploader: Arc<Uploader>, audit: Audit) -> Self {
+    pub fn local(uploader: Arc<Uploader>, audit: Audit, view_origins: Arc<ViewOrigins>) -> Self {
         McpServer {
             local_principal: Some(Principal::local()),
-            ..Self::new(uploader, audit)
+            ..Self::new(uploader, audit, view_origins)
         }
     }
 
@@ -174,7 +182,15 @@ impl ServerHandler for McpServer {
         } else {
             INSTRUCTIONS.to_owned()
         };
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // Resources carry the upload view; the extension tells hosts it is an MCP App.
+        let mut extensions = ExtensionCapabilities::new();
+        extensions.insert(apps::UI_EXTENSION.to_owned(), JsonObject::new());
+        let capabilities = ServerCapabilities::builder()
+            .enable_extensions_with(extensions)
+            .enable_resources()
+            .enable_tools()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),
                 env!("CARGO_PKG_VERSION"),
@@ -184,6 +200,22 @@ impl ServerHandler for McpServer {
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         Cow::Borrowed(PROTOCOL_VERSIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(apps::list(&self.view_origins))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        apps::read(&request.uri, &self.view_origins).map(Into::into)
     }
 }
 

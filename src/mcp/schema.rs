@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::imaging::{ImageKind, Overrides};
+use crate::imaging::{ImageKind, OutputFormat, Overrides};
 
 /// Arguments of `upload_image_to_s3`, and one item of `batch_upload_images`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -141,6 +141,33 @@ pub struct UploadUrl {
     pub max_bytes: usize,
     /// A ready-to-run upload command; replace the file path if yours differs.
     pub curl: String,
+}
+
+/// Arguments of `open_uploader`: what applies to every image the user drops into the view.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenUploaderParams {
+    /// Folder for the uploaded images' keys, e.g. "blog/2026".
+    pub prefix: Option<String>,
+    /// Output format for every image: "auto" (default: WebP unless the original is smaller),
+    /// "webp", "original", "png" or "jpeg".
+    pub format: Option<OutputFormat>,
+    /// Extra widths to render for responsive images, e.g. [640, 1280] (at most 8).
+    pub widths: Option<Vec<u32>>,
+}
+
+/// Result of `open_uploader`: the options the view applies to every upload (the view reads
+/// these fields; `tests/browser` and `ui/uploader/src/contract.ts` hold the other side).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UploaderOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<OutputFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widths: Option<Vec<u32>>,
+    /// Largest file the view may upload, in bytes.
+    pub max_bytes: usize,
 }
 
 /// Result of `batch_upload_images`.

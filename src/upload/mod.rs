@@ -387,7 +387,7 @@ impl Uploader {
     }
 
     /// Largest input this principal may send: MAX_INPUT_BYTES, or less if its policy says so.
-    fn input_limit(&self, principal: &Principal) -> usize {
+    pub fn input_limit(&self, principal: &Principal) -> usize {
         let configured = self.settings.limits.max_input_bytes;
         principal.policy.max_bytes.map_or(configured, |max| {
             configured.min(usize::try_from(max).unwrap_or(usize::MAX))

@@ -3,7 +3,7 @@
 
 use super::{InputReason, Plan, UploadError, UploadRequest, Uploader};
 use crate::auth::Principal;
-use crate::imaging::Processed;
+use crate::imaging::{self, Overrides, Processed};
 use crate::storage::{WriteMode, keys};
 
 /// Content-addressed keys never change content, so caches may keep them forever.
@@ -110,15 +110,43 @@ impl Uploader {
                 overwrite: request.overwrite,
             });
         }
-        let relative_prefix = match request.prefix.as_deref().map(|p| p.trim_matches('/')) {
+        Ok(Placement::ContentAddressed {
+            relative_prefix: self.relative_prefix(principal, request.prefix.as_deref())?,
+        })
+    }
+
+    /// The folder of content-addressed keys: the caller's `prefix`, or the principal's own.
+    fn relative_prefix(
+        &self,
+        principal: &Principal,
+        prefix: Option<&str>,
+    ) -> Result<String, UploadError> {
+        match prefix.map(|p| p.trim_matches('/')) {
             Some(prefix) if !prefix.is_empty() => {
                 keys::validate_key("prefix", prefix)?;
+                let root = self.settings.key_prefix.as_str();
                 self.refuse_staging_area("prefix", &format!("{}/", keys::join(root, prefix)))?;
-                prefix.to_owned()
+                Ok(prefix.to_owned())
             }
-            _ => principal.policy.default_prefix(),
-        };
-        Ok(Placement::ContentAddressed { relative_prefix })
+            _ => Ok(principal.policy.default_prefix()),
+        }
+    }
+
+    /// Refuses, before any image exists, a `prefix` and image options that every upload made
+    /// with them would be refused for: for callers that take them first and files later (the
+    /// upload view). The key checked is one a content-addressed upload under the prefix gets.
+    pub fn check_options(
+        &self,
+        principal: &Principal,
+        prefix: Option<&str>,
+        image: &Overrides,
+    ) -> Result<(), UploadError> {
+        let relative_prefix = self.relative_prefix(principal, prefix)?;
+        let sample_key = keys::content_key(&relative_prefix, "image", &"0".repeat(64), "webp");
+        check_key_permitted(principal, &sample_key)?;
+        let options = image.resolve(&self.settings.defaults, false, self.settings.limits);
+        imaging::check_options(&options)?;
+        Ok(())
     }
 
     /// The staging prefix holds presigned uploads only; final objects never land there.
