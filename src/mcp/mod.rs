@@ -76,9 +76,13 @@ impl Activity {
         if !self.buckets.contains(&stored.bucket) {
             self.buckets.push(stored.bucket.clone());
         }
+        // Every key written, variants included: the audit line answers "what did this call touch".
         self.keys.push(stored.key.clone());
+        self.keys
+            .extend(stored.variants.iter().map(|variant| variant.key.clone()));
         self.bytes_in += stored.original_bytes as u64;
         self.bytes_out += stored.bytes as u64;
+        self.bytes_out += stored.variants.iter().map(|v| v.bytes as u64).sum::<u64>();
         let uploads = self.uploads.get_or_insert_with(UploadStats::default);
         uploads.succeeded += 1;
         uploads.bytes += stored.bytes as u64;
