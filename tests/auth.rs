@@ -16,6 +16,8 @@ const DESIGNER_KEY: &str = "designer-key-4f1c9a7e2b";
 const ROBOT_KEY: &str = "robot-key-88d0c3aa51";
 const SITE_KEY: &str = "site-key-0b7e61d4f9";
 const LOGO_KEY: &str = "logo-key-5d2a90c7e3";
+/// What a client puts in `x-request-id` to pass for another call in the audit log.
+const FORGED_REQUEST_ID: &str = "req-of-another-call";
 
 fn digest(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -494,6 +496,8 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
             .header("accept", ACCEPT)
             .header("authorization", format!("Bearer {key}"))
             .header("user-agent", "audit-test/1.0")
+            // A client's id is recorded beside the server's, never instead of it.
+            .header("x-request-id", FORGED_REQUEST_ID)
             .body(body.to_string())
             .send()
     };
@@ -510,6 +514,10 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
     )
     .await
     .unwrap();
+    let answered_id = upload.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let reply: Value = upload.json().await.unwrap();
     let key = reply["result"]["structuredContent"]["key"]
         .as_str()
@@ -561,6 +569,18 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
     let refused = &audit[1];
     assert_eq!(refused["result"], "key_not_permitted");
     assert_eq!(refused["UploadFailures"], 1);
+
+    // Request ids are the server's: unique, unguessable, and the one the response carried.
+    assert_eq!(ok["request_id"], answered_id.as_str());
+    for event in &audit {
+        let id = event["request_id"].as_str().unwrap();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(event["client_request_id"], FORGED_REQUEST_ID);
+    }
+    assert_ne!(audit[0]["request_id"], audit[1]["request_id"]);
 
     for text in audit.iter().map(Value::to_string).chain([stderr]) {
         assert!(

@@ -310,7 +310,11 @@ async fn caller_keys_cannot_climb_out_of_the_public_root_into_staging() {
 #[test]
 fn the_binary_refuses_a_staging_area_the_public_could_read() {
     for (var, value, fix) in [
-        ("STAGING_PREFIX", "images/_staging/", "STAGING_PREFIX=_staging/"),
+        (
+            "STAGING_PREFIX",
+            "images/_staging/",
+            "STAGING_PREFIX=_staging/",
+        ),
         ("STAGING_PREFIX", "images", "STAGING_PREFIX=_staging/"),
         ("KEY_PREFIX", "/", "a folder"),
     ] {

@@ -123,9 +123,15 @@ async fn authenticate(
         Err(e) => return unauthorized(&e),
     };
     let meta = call_meta(&request);
+    // The response names the id the audit line carries, so a client can quote it.
+    let request_id = HeaderValue::from_str(&meta.request_id).ok();
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(meta);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(id) = request_id {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
 }
 
 /// The credential the configured mode expects.
@@ -170,29 +176,31 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Who is calling, as the audit line records it. The request id is the platform's (Lambda's is
+/// not client-controlled) or a fresh one of ours; a client's `x-request-id` is kept beside it,
+/// bounded, never in its place.
 fn call_meta(request: &Request) -> CallMeta {
     let headers = request.headers();
-    let header_value = |name: &str| {
+    let client_value = |name: &str| {
         headers
             .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+            .map(|v| CallMeta::client_value(v.as_bytes()))
     };
     let platform = request.extensions().get::<CallerContext>();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string());
-    CallMeta {
-        request_id: platform
-            .and_then(|caller| caller.request_id.clone())
-            .or_else(|| header_value("x-request-id"))
-            .unwrap_or_else(|| crate::primitives::random_hex(8)),
-        source_ip: platform
-            .and_then(|caller| caller.source_ip.clone())
-            .or(peer),
-        user_agent: header_value("user-agent"),
+    let mut meta = CallMeta::new();
+    if let Some(id) = platform.and_then(|caller| caller.request_id.clone()) {
+        meta.request_id = id;
     }
+    meta.client_request_id = client_value("x-request-id");
+    meta.source_ip = platform
+        .and_then(|caller| caller.source_ip.clone())
+        .or(peer);
+    meta.user_agent = client_value("user-agent");
+    meta
 }
 
 /// POST bodies within the limit and valid JSON before rmcp sees them; other methods pass
@@ -293,6 +301,30 @@ mod tests {
         );
         assert!(host_allowed(&allowed, &HeaderMap::new()).is_err());
         assert!(host_allowed(&AllowedHosts::Any, &headers("anything")).is_ok());
+    }
+
+    #[test]
+    fn request_ids_are_the_platforms_or_ours_and_the_clients_is_kept_beside() {
+        let request = |platform: Option<&str>| {
+            let mut request = Request::builder()
+                .header("x-request-id", "client-chosen")
+                .body(Body::empty())
+                .unwrap();
+            if let Some(id) = platform {
+                request.extensions_mut().insert(CallerContext {
+                    request_id: Some(id.to_owned()),
+                    ..CallerContext::default()
+                });
+            }
+            request
+        };
+        let lambda = call_meta(&request(Some("lambda-req-1")));
+        assert_eq!(lambda.request_id, "lambda-req-1");
+        assert_eq!(lambda.client_request_id.as_deref(), Some("client-chosen"));
+        let local = call_meta(&request(None));
+        assert_eq!(local.request_id.len(), 32);
+        assert_ne!(local.request_id, "client-chosen");
+        assert_eq!(local.client_request_id.as_deref(), Some("client-chosen"));
     }
 
     #[test]

@@ -131,15 +131,15 @@ impl McpServer {
             .and_then(|parts| {
                 let principal = parts.extensions.get::<Principal>()?.clone();
                 let meta = parts.extensions.get::<CallMeta>().cloned();
-                Some((principal, meta.unwrap_or_default()))
+                Some((principal, meta.unwrap_or_else(CallMeta::new)))
             });
         from_http
             .or_else(|| {
                 self.local_principal.clone().map(|p| {
-                    let meta = CallMeta {
-                        request_id: context.id.to_string(),
-                        ..CallMeta::default()
-                    };
+                    // The JSON-RPC id is the client's name for the call: kept beside ours.
+                    let mut meta = CallMeta::new();
+                    meta.client_request_id =
+                        Some(CallMeta::client_value(context.id.to_string().as_bytes()));
                     (p, meta)
                 })
             })
