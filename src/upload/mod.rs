@@ -3,6 +3,7 @@
 
 mod batch;
 mod error;
+mod local_file;
 mod place;
 mod settings;
 mod source;
@@ -188,7 +189,7 @@ impl Uploader {
     ) -> Result<Vec<u8>, UploadError> {
         match source {
             Source::Inline(text) => source::decode_inline(text, max),
-            Source::Path(path) => source::read_allowed_file(path, &self.allowed_dirs, max).await,
+            Source::Path(path) => local_file::read(path, &self.allowed_dirs, max).await,
             Source::Staged(staging_key) => {
                 source::read_staged(&self.storage, &self.settings, staging_key, max, staged_head)
                     .await
