@@ -163,11 +163,16 @@ impl Audit {
     }
 
     pub fn record(&self, event: &AuditEvent<'_>) {
+        use std::io::Write as _;
         let line = self.line(event, time::OffsetDateTime::now_utc());
-        // One write per line (the macros lock the stream), so concurrent calls never interleave.
-        match self.sink {
-            AuditSink::Stdout => println!("{line}"),
-            AuditSink::Stderr => eprintln!("{line}"),
+        // Under the stream's lock, so concurrent calls never interleave. A closed stream (a log
+        // shipper gone) loses the line, not the call: println! would panic the request.
+        let written = match self.sink {
+            AuditSink::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
+            AuditSink::Stderr => writeln!(std::io::stderr().lock(), "{line}"),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, tool = event.tool, "an audit line could not be written");
         }
     }
 
