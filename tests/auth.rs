@@ -455,6 +455,29 @@ async fn iam_callers_are_matched_by_role_arn() {
     assert_eq!(response.status(), 401);
 }
 
+/// A child process that is killed when the test ends, also when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The real binary, as deployed: one JSON audit line per call on stdout, with the principal and
 /// EMF metrics, and never the key.
 #[tokio::test]
@@ -462,18 +485,20 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.json");
     std::fs::write(&keys, keys_document(&[("designer", DESIGNER_KEY)])).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s3-upload-mcp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AUTH_MODE", "api_key")
-        .env("API_KEYS_FILE", &keys)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_s3-upload-mcp"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AUTH_MODE", "api_key")
+            .env("API_KEYS_FILE", &keys)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts"),
+    );
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {

@@ -4,7 +4,9 @@
 mod common;
 
 use common::TestServer;
+use s3_upload_mcp::app::LAMBDA_REQUEST_LIMIT;
 use s3_upload_mcp::auth::Principal;
+use s3_upload_mcp::listener::ConnectionLimits;
 use s3_upload_mcp::local::EmbeddedStore;
 use s3_upload_mcp::storage::{
     LocalEndpoint, NewObject, PutOutcome, Storage, StorageSettings, WriteMode,
@@ -13,9 +15,14 @@ use sha2::{Digest, Sha256};
 
 async fn store_and_storage() -> (tempfile::TempDir, EmbeddedStore, Storage) {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::start(dir.path(), "127.0.0.1:0".parse().unwrap(), "_staging/")
-        .await
-        .unwrap();
+    let store = EmbeddedStore::start(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        "_staging/",
+        ConnectionLimits::for_request_bytes(LAMBDA_REQUEST_LIMIT),
+    )
+    .await
+    .unwrap();
     let storage = Storage::connect(
         &StorageSettings::default(),
         Some(LocalEndpoint {

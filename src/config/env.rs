@@ -9,6 +9,7 @@ use super::{Config, ConfigError, EMBEDDED_DEFAULT_BUCKET, RunMode, StoreKind};
 use crate::app::{AllowedHosts, HttpSettings, LAMBDA_REQUEST_LIMIT};
 use crate::auth::{AuthMode, AuthSettings, PrincipalsLocation};
 use crate::imaging::{ImageDefaults, Limits, Quality};
+use crate::listener::ConnectionLimits;
 use crate::storage::{MultipartPolicy, RetryMode, StorageSettings, StorageTuning, keys};
 use crate::telemetry::{LogFormat, TelemetrySettings};
 use crate::upload::{BatchLimits, UploadSettings};
@@ -263,10 +264,24 @@ fn http(env: &Env, mode: RunMode) -> Result<HttpSettings, ConfigError> {
             ),
         });
     }
+    let defaults = ConnectionLimits::for_request_bytes(max_request_bytes);
     Ok(HttpSettings {
         allowed_hosts,
         allowed_origins: env.list("MCP_ALLOWED_ORIGINS"),
         max_request_bytes,
+        connections: ConnectionLimits {
+            max_connections: env.ranged(
+                "MAX_CONNECTIONS",
+                defaults.max_connections,
+                1..=1_000_000,
+            )?,
+            header_read_timeout: millis(
+                env,
+                "HEADER_READ_TIMEOUT_MS",
+                defaults.header_read_timeout,
+            )?,
+            body_read_timeout: millis(env, "BODY_READ_TIMEOUT_MS", defaults.body_read_timeout)?,
+        },
     })
 }
 

@@ -97,6 +97,11 @@ mod tests {
         );
         assert_eq!(c.upload.defaults.quality.get(), 80);
         assert_eq!(c.http.max_request_bytes, LAMBDA_REQUEST_LIMIT);
+        assert_eq!(c.http.connections.max_connections, 170);
+        assert_eq!(
+            c.http.connections.header_read_timeout,
+            Duration::from_secs(10)
+        );
         assert_eq!(c.telemetry.log_format, LogFormat::Text);
         assert!(
             matches!(c.http.allowed_hosts, AllowedHosts::Only(ref h) if h.contains(&"127.0.0.1".to_owned()))
@@ -203,6 +208,9 @@ mod tests {
             ("MULTIPART_THRESHOLD_BYTES", "1000"),
             ("MAX_CONCURRENCY", "0"),
             ("STAGING_URL_EXPIRY_SECONDS", "999999999"),
+            ("MAX_CONNECTIONS", "0"),
+            ("HEADER_READ_TIMEOUT_MS", "0"),
+            ("BODY_READ_TIMEOUT_MS", "soon"),
         ] {
             let err = config(RunMode::Serve, StoreKind::Embedded, &[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
@@ -437,6 +445,31 @@ mod tests {
             refusal(RunMode::Serve, &[("MAX_REQUEST_BYTES", "0")]).var,
             "MAX_REQUEST_BYTES"
         );
+    }
+
+    #[test]
+    fn the_connection_cap_follows_the_request_size_unless_set() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[
+                ("MAX_REQUEST_BYTES", "1048576"),
+                ("HEADER_READ_TIMEOUT_MS", "2500"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.http.connections.max_connections, 1024);
+        assert_eq!(
+            c.http.connections.header_read_timeout,
+            Duration::from_millis(2500)
+        );
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[("MAX_CONNECTIONS", "32")],
+        )
+        .unwrap();
+        assert_eq!(c.http.connections.max_connections, 32);
     }
 
     #[test]

@@ -333,6 +333,7 @@ impl TestServer {
             &data_dir.path().join("s3"),
             "127.0.0.1:0".parse().unwrap(),
             &config.upload.staging_prefix,
+            config.http.connections,
         )
         .await
         .expect("embedded store starts");
