@@ -148,11 +148,17 @@ pub async fn serve<M, S, B>(
             let _ = stream.try_write(busy_response().as_bytes());
             continue;
         };
-        let connection = Connection {
-            service: make_service(remote),
-            body_read_timeout: limits.body_read_timeout,
-        };
-        tokio::spawn(connection.run(stream, http.clone(), slot, stop.clone()));
+        // Each request marks the connection as no longer evictable, and gets the idle timeout
+        // on its body.
+        let (service, requested) = (make_service(remote), slot.requested.clone());
+        let body_read_timeout = limits.body_read_timeout;
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            requested.store(true, Ordering::Relaxed);
+            let request = request.map(|body| IdleTimeout::new(body, body_read_timeout));
+            service.clone().oneshot(request)
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(drive(connection, slot, stop.clone()));
     }
     drop(listener);
     let _ = stopping.send(true);
@@ -162,53 +168,31 @@ pub async fn serve<M, S, B>(
     }
 }
 
-/// One accepted connection and the service that answers its requests.
-struct Connection<S> {
-    service: S,
-    body_read_timeout: Duration,
-}
-
-impl<S, B> Connection<S>
-where
-    S: tower::Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+/// Runs one connection until it ends, is evicted to make room, or the listener shuts down (then
+/// its request in flight may finish).
+async fn drive<S, B>(
+    connection: hyper::server::conn::http1::Connection<TokioIo<TcpStream>, S>,
+    slot: Slot,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
+    B: Body + 'static,
     B::Error: Into<BoxError>,
 {
-    async fn run(
-        self,
-        stream: TcpStream,
-        http: Arc<hyper::server::conn::http1::Builder>,
-        slot: Slot,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        let Connection {
-            service,
-            body_read_timeout,
-        } = self;
-        let requested = slot.requested.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            requested.store(true, Ordering::Relaxed);
-            let request = request.map(|body| IdleTimeout::new(body, body_read_timeout));
-            service.clone().oneshot(request)
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        tokio::pin!(connection);
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
             }
-            () = slot.evicted() => {
-                tracing::debug!("closed a connection that sent no request, to admit a newer one");
-            }
-            () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
-                connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
-            }
+        }
+        () = slot.evicted() => {
+            tracing::debug!("closed a connection that sent no request, to admit a newer one");
+        }
+        () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
         }
     }
 }
