@@ -15,7 +15,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -70,6 +70,35 @@ const MAX_HEAD_BUFFER: usize = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// First and longest wait after an accept error.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+/// Refusals lingering at once (each for at most `REFUSAL_LINGER`); past this they close at once.
+const MAX_LINGERING_REFUSALS: usize = 32;
+const REFUSAL_LINGER: Duration = Duration::from_millis(500);
+static LINGERING_REFUSALS: AtomicUsize = AtomicUsize::new(0);
+
+/// Tells a connection beyond the cap 503, then closes it. Closing with the client's request
+/// unread would send a reset that can destroy the 503 before the client reads it, so the
+/// request is read and dropped for a moment first (a bounded number of times at once, since
+/// each holds a descriptor).
+fn refuse(stream: TcpStream) {
+    // The socket is new, so its send buffer has room for the whole answer.
+    let _ = stream.try_write(busy_response().as_bytes());
+    if LINGERING_REFUSALS.fetch_add(1, Ordering::Relaxed) >= MAX_LINGERING_REFUSALS {
+        LINGERING_REFUSALS.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = stream;
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        LINGERING_REFUSALS.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
 /// What a connection beyond the cap is told before it is closed.
 fn busy_response() -> String {
     let body =
@@ -144,8 +173,7 @@ pub async fn serve<M, S, B>(
                 );
                 last_busy_warning = Some(Instant::now());
             }
-            // Best effort: the socket is new, so its send buffer has room; then it closes.
-            let _ = stream.try_write(busy_response().as_bytes());
+            refuse(stream);
             continue;
         };
         // Each request marks the connection as no longer evictable, and gets the idle timeout

@@ -101,11 +101,10 @@ impl Drop for Server {
 fn get(address: SocketAddr, path: &str, timeout: Duration) -> Result<String, String> {
     let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(timeout)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&head[..n]);
