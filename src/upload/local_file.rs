@@ -292,6 +292,30 @@ mod tests {
         }
     }
 
+    /// The path taken without openat2 (macOS, old kernels), exercised here through /proc.
+    #[test]
+    fn without_openat2_the_descriptors_real_path_decides() {
+        let root = layout();
+        let allowed = dirs(root.path());
+        let outside = std::fs::canonicalize(root.path().join("outside")).unwrap();
+        std::os::unix::fs::symlink(outside.join("a.png"), allowed[0].join("abs.png")).unwrap();
+        std::os::unix::fs::symlink("sub/a.png", allowed[0].join("inner.png")).unwrap();
+        for inside in ["sub/a.png", "inner.png"] {
+            let file = open_then_verify(&allowed[0], Path::new(inside))
+                .unwrap_or_else(|_| panic!("{inside} is inside"));
+            assert!(file.metadata().unwrap().is_file());
+        }
+        for escaping in ["abs.png", "../outside/a.png", "missing.png"] {
+            assert!(
+                matches!(
+                    open_then_verify(&allowed[0], Path::new(escaping)),
+                    Err(Opened::Escapes)
+                ),
+                "{escaping}"
+            );
+        }
+    }
+
     #[test]
     fn the_read_stops_at_the_limit_and_relative_paths_are_refused() {
         let root = layout();
