@@ -31,7 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA_DIR" >"$DATA_DIR/server.log" 2>&1 &
+# Every upload holds a connection while it runs: let all of them in (the default cap is 170).
+MAX_CONNECTIONS="${MAX_CONNECTIONS:-$((CONCURRENCY + 64))}" RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA_DIR" >"$DATA_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then break; fi

@@ -10,6 +10,7 @@ pub mod auth; // who may call (API keys, IAM) and what they may write (policies)
 pub mod config; // the environment read once into each subsystem's settings
 pub mod imaging; // probe, decode within limits, orient, resize, encode, SVG (pure, sync)
 pub mod lambda; // the Lambda entry: streaming runner around the app
+pub mod listener; // HTTP/1.1 on TCP with bounded connections, for `serve` and the embedded store
 pub mod local; // the embedded S3-compatible store for `serve`, `stdio` and tests
 pub mod mcp; // the MCP server: tools, the upload view (MCP Apps), schemas, presentation, audit
 pub mod primitives; // random ids, RFC 3339 times, file base names

@@ -128,8 +128,13 @@ async fn connect_store(
         Store::S3 => return Ok((Storage::connect(&config.storage, None).await, None)),
         Store::Running(endpoint) => (endpoint.clone(), None),
         Store::Embedded { data_dir, listen } => {
-            let embedded =
-                EmbeddedStore::start(&data_dir.join("s3"), *listen, store_settings(config)).await?;
+            let embedded = EmbeddedStore::start(
+                &data_dir.join("s3"),
+                *listen,
+                store_settings(config),
+                config.http.connections,
+            )
+            .await?;
             let endpoint = LocalEndpoint {
                 url: embedded.endpoint().to_owned(),
                 credentials: embedded.credentials(),

@@ -4,11 +4,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use axum::Router;
+use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
 
 use crate::app;
 use crate::auth::AuthMode;
 use crate::config::{Config, RunMode, StoreKind};
+use crate::listener::{self, ConnectionLimits, RequestBody};
 use crate::runtime::{self, Exposure, Launch, Runtime, Store};
 use crate::telemetry::{self, AuditSink};
 
@@ -64,14 +67,33 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         banner(addr, auth_mode, &bucket, &runtime, &args.data_dir)
     );
     let Runtime { services, embedded } = runtime;
-    let app = app::app(services).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let limits = services.http.connections;
+    serve_app(listener, app::app(services), limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     drop(embedded);
     Ok(())
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown`, each request carrying its
+/// client's address as axum's `ConnectInfo` (the audit line's source IP).
+pub async fn serve_app(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let per_connection = move |remote: SocketAddr| {
+        tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: http::Request<RequestBody>| {
+                request.extensions_mut().insert(ConnectInfo(remote));
+                request
+            },
+        )
+    };
+    listener::serve(listener, limits, per_connection, shutdown).await;
 }
 
 fn next_port(port: u16) -> u16 {

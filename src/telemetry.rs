@@ -50,9 +50,43 @@ pub fn init(format: LogFormat) {
 /// Where a call came from; recorded with every tool call.
 #[derive(Clone, Debug, Default)]
 pub struct CallMeta {
+    /// Ours (or the hosting platform's), never the client's: audit lines can be trusted to
+    /// name one call each.
     pub request_id: String,
+    /// What the client called it (`x-request-id`, the JSON-RPC id over stdio), for correlating
+    /// with the client's logs; see [`CallMeta::client_value`].
+    pub client_request_id: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl CallMeta {
+    /// Longest client-supplied value an audit line records.
+    pub const MAX_CLIENT_VALUE_BYTES: usize = 128;
+
+    /// A call with a fresh server-generated id (128 random bits, hex).
+    pub fn new() -> Self {
+        CallMeta {
+            request_id: crate::primitives::random_hex(16),
+            ..CallMeta::default()
+        }
+    }
+
+    /// A client-supplied value as an audit line keeps it: printable ASCII (anything else
+    /// becomes `_`), cut at [`Self::MAX_CLIENT_VALUE_BYTES`]. Bounds the line, and keeps what
+    /// a client sends from passing for anything but its own words.
+    pub fn client_value(raw: &[u8]) -> String {
+        raw.iter()
+            .take(Self::MAX_CLIENT_VALUE_BYTES)
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    char::from(b)
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
 }
 
 /// Where audit lines go: stdout (CloudWatch under Lambda), or stderr when stdout carries MCP (stdio).
@@ -129,11 +163,16 @@ impl Audit {
     }
 
     pub fn record(&self, event: &AuditEvent<'_>) {
+        use std::io::Write as _;
         let line = self.line(event, time::OffsetDateTime::now_utc());
-        // One write per line (the macros lock the stream), so concurrent calls never interleave.
-        match self.sink {
-            AuditSink::Stdout => println!("{line}"),
-            AuditSink::Stderr => eprintln!("{line}"),
+        // Under the stream's lock, so concurrent calls never interleave. A closed stream (a log
+        // shipper gone) loses the line, not the call: println! would panic the request.
+        let written = match self.sink {
+            AuditSink::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
+            AuditSink::Stderr => writeln!(std::io::stderr().lock(), "{line}"),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, tool = event.tool, "an audit line could not be written");
         }
     }
 
@@ -143,6 +182,7 @@ impl Audit {
             "type": "audit",
             "time": crate::primitives::rfc3339(now),
             "request_id": event.meta.request_id,
+            "client_request_id": event.meta.client_request_id,
             "principal": event.principal,
             "tool": event.tool,
             "bucket": event.buckets.first(),
@@ -193,6 +233,7 @@ mod tests {
         let audit = Audit::new(AuditSink::Stdout, "S3UploadMcp");
         let meta = CallMeta {
             request_id: "req-1".into(),
+            client_request_id: Some("client-7".into()),
             source_ip: Some("203.0.113.10".into()),
             user_agent: Some("claude".into()),
         };
@@ -215,6 +256,8 @@ mod tests {
         };
         let line = audit.line(&event, time::OffsetDateTime::UNIX_EPOCH);
         assert_eq!(line["principal"], "designer");
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["client_request_id"], "client-7");
         assert_eq!(line["bucket"], "assets");
         assert_eq!(line["latency_ms"], 42);
         let emf = &line["_aws"]["CloudWatchMetrics"][0];
@@ -227,6 +270,19 @@ mod tests {
         for metric in emf["Metrics"].as_array().unwrap() {
             assert!(line[metric["Name"].as_str().unwrap()].is_u64(), "{metric}");
         }
+    }
+
+    #[test]
+    fn server_request_ids_are_fresh_and_client_values_bounded_and_printable() {
+        let (a, b) = (CallMeta::new(), CallMeta::new());
+        assert_eq!(a.request_id.len(), 32);
+        assert_ne!(a.request_id, b.request_id);
+        assert_eq!(CallMeta::client_value(b"abc-123"), "abc-123");
+        assert_eq!(CallMeta::client_value(b"a\nb\x1b[31m\xff"), "a_b_[31m_");
+        assert_eq!(
+            CallMeta::client_value(&[b'x'; 10_000]).len(),
+            CallMeta::MAX_CLIENT_VALUE_BYTES
+        );
     }
 
     #[test]

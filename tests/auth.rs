@@ -14,18 +14,25 @@ use sha2::{Digest, Sha256};
 
 const DESIGNER_KEY: &str = "designer-key-4f1c9a7e2b";
 const ROBOT_KEY: &str = "robot-key-88d0c3aa51";
+const SITE_KEY: &str = "site-key-0b7e61d4f9";
+const LOGO_KEY: &str = "logo-key-5d2a90c7e3";
+/// What a client puts in `x-request-id` to pass for another call in the audit log.
+const FORGED_REQUEST_ID: &str = "req-of-another-call";
 
 fn digest(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// A principals document: the designer may write `figma/*` in `uploads` up to 200 kB; the
-/// robot anything anywhere.
+/// site owner `sites/a.example.com/*` (a folder with dots in its name); the logo keeper the one
+/// key `logos/brand.webp`; the robot anything anywhere.
 fn keys_document(keys: &[(&str, &str)]) -> String {
     let entries: Vec<Value> = keys
         .iter()
         .map(|(id, key)| match *id {
             "designer" => json!({"id": id, "sha256": digest(key), "buckets": ["uploads"], "prefixes": ["figma/*"], "max_bytes": 200_000}),
+            "site" => json!({"id": id, "sha256": digest(key), "buckets": ["uploads"], "prefixes": ["sites/a.example.com/*"]}),
+            "logo" => json!({"id": id, "sha256": digest(key), "buckets": ["uploads"], "prefixes": ["logos/brand.webp"]}),
             _ => json!({"id": id, "sha256": digest(key), "buckets": ["*"], "prefixes": ["*"]}),
         })
         .collect();
@@ -41,7 +48,12 @@ async fn keyed_server(extra: &[(&str, &str)]) -> KeyedServer {
     let keys_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         keys_file.path(),
-        keys_document(&[("designer", DESIGNER_KEY), ("robot", ROBOT_KEY)]),
+        keys_document(&[
+            ("designer", DESIGNER_KEY),
+            ("robot", ROBOT_KEY),
+            ("site", SITE_KEY),
+            ("logo", LOGO_KEY),
+        ]),
     )
     .unwrap();
     let path = keys_file.path().display().to_string();
@@ -233,6 +245,105 @@ async fn a_principal_writes_only_inside_its_buckets_and_prefixes() {
     );
 }
 
+/// Variant names come from the key's last segment, and every key written is checked against the
+/// policy: a folder with a dot in its name cannot carry a variant out of the principal's prefix,
+/// nor let `overwrite` replace someone else's object there.
+#[tokio::test]
+async fn variants_of_a_key_in_a_dotted_folder_stay_inside_the_principals_prefix() {
+    let KeyedServer { server, .. } = keyed_server(&[]).await;
+    // Another principal's object, exactly where the variant used to land.
+    let (_, theirs) = call(
+        &server,
+        Some(("x-api-key", ROBOT_KEY)),
+        "upload_image_to_s3",
+        json!({"data": png(), "filename": "a.png", "key": "sites/a.example-64w.webp"}),
+    )
+    .await;
+    let theirs = &theirs["result"]["structuredContent"];
+    let their_url = theirs["url"].as_str().unwrap_or_else(|| panic!("{theirs}"));
+    let their_bytes = reqwest::get(their_url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+
+    let (_, reply) = call(
+        &server,
+        Some(("x-api-key", SITE_KEY)),
+        "upload_image_to_s3",
+        json!({"data": corpus_base64("images/Landscape_1.jpg"), "filename": "hero.jpg",
+               "key": "sites/a.example.com/hero", "widths": [64], "overwrite": true}),
+    )
+    .await;
+    let outcome = &reply["result"]["structuredContent"];
+    assert_ne!(reply["result"]["isError"], json!(true), "{reply}");
+    assert_eq!(outcome["key"], "images/sites/a.example.com/hero");
+    let variants = outcome["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 1, "{outcome}");
+    assert_eq!(
+        variants[0]["key"],
+        "images/sites/a.example.com/hero-64w.webp"
+    );
+    assert_eq!(variants[0]["width"], 64);
+
+    let after = reqwest::get(their_url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        after, their_bytes,
+        "the other principal's object was replaced"
+    );
+    let data = server.stored_objects("uploads");
+    let stored: Vec<String> = data
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains(".s3s-fs"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stored.len(), 3, "{stored:#?}");
+    assert!(
+        stored
+            .iter()
+            .any(|p| p.ends_with("images/sites/a.example.com/hero-64w.webp")),
+        "{stored:#?}"
+    );
+}
+
+/// The policy covers every key a call writes, variants included, and is checked before the
+/// first write: a variant the policy does not allow refuses the upload with nothing stored.
+#[tokio::test]
+async fn a_variant_outside_the_policy_refuses_the_upload_before_anything_is_written() {
+    let KeyedServer { server, .. } = keyed_server(&[]).await;
+    let (_, reply) = call(
+        &server,
+        Some(("x-api-key", LOGO_KEY)),
+        "upload_image_to_s3",
+        json!({"data": png(), "filename": "brand.png", "key": "logos/brand.webp", "widths": [64]}),
+    )
+    .await;
+    assert_eq!(reply["result"]["isError"], json!(true), "{reply}");
+    let text = result_text(&reply["result"]);
+    assert!(
+        text.contains("logos/brand-64w.webp") && text.contains("logos/brand.webp"),
+        "the refusal names the variant key and the allowed prefixes: {text}"
+    );
+    assert!(server.stored_objects("uploads").is_empty());
+
+    // Without widths the same key is the logo keeper's to write.
+    let (_, reply) = call(
+        &server,
+        Some(("x-api-key", LOGO_KEY)),
+        "upload_image_to_s3",
+        json!({"data": png(), "filename": "brand.png", "key": "logos/brand.webp"}),
+    )
+    .await;
+    assert_ne!(reply["result"]["isError"], json!(true), "{reply}");
+    assert_eq!(server.stored_objects("uploads").len(), 1);
+}
+
 #[tokio::test]
 async fn a_rotated_key_file_takes_effect_without_restart() {
     let KeyedServer { server, keys_file } = keyed_server(&[("API_KEYS_TTL_SECONDS", "1")]).await;
@@ -344,6 +455,29 @@ async fn iam_callers_are_matched_by_role_arn() {
     assert_eq!(response.status(), 401);
 }
 
+/// A child process that is killed when the test ends, also when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The real binary, as deployed: one JSON audit line per call on stdout, with the principal and
 /// EMF metrics, and never the key.
 #[tokio::test]
@@ -351,18 +485,20 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.json");
     std::fs::write(&keys, keys_document(&[("designer", DESIGNER_KEY)])).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s3-upload-mcp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AUTH_MODE", "api_key")
-        .env("API_KEYS_FILE", &keys)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_s3-upload-mcp"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AUTH_MODE", "api_key")
+            .env("API_KEYS_FILE", &keys)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts"),
+    );
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -385,6 +521,8 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
             .header("accept", ACCEPT)
             .header("authorization", format!("Bearer {key}"))
             .header("user-agent", "audit-test/1.0")
+            // A client's id is recorded beside the server's, never instead of it.
+            .header("x-request-id", FORGED_REQUEST_ID)
             .body(body.to_string())
             .send()
     };
@@ -401,6 +539,10 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
     )
     .await
     .unwrap();
+    let answered_id = upload.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let reply: Value = upload.json().await.unwrap();
     let key = reply["result"]["structuredContent"]["key"]
         .as_str()
@@ -452,6 +594,18 @@ async fn every_call_leaves_an_audit_line_with_the_principal_and_without_the_key(
     let refused = &audit[1];
     assert_eq!(refused["result"], "key_not_permitted");
     assert_eq!(refused["UploadFailures"], 1);
+
+    // Request ids are the server's: unique, unguessable, and the one the response carried.
+    assert_eq!(ok["request_id"], answered_id.as_str());
+    for event in &audit {
+        let id = event["request_id"].as_str().unwrap();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(event["client_request_id"], FORGED_REQUEST_ID);
+    }
+    assert_ne!(audit[0]["request_id"], audit[1]["request_id"]);
 
     for text in audit.iter().map(Value::to_string).chain([stderr]) {
         assert!(

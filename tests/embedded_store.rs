@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
 use common::{TestServer, raw_http};
+use s3_upload_mcp::app::LAMBDA_REQUEST_LIMIT;
 use s3_upload_mcp::auth::Principal;
+use s3_upload_mcp::listener::ConnectionLimits;
 use s3_upload_mcp::local::{EmbeddedStore, StoreSettings};
 use s3_upload_mcp::storage::{
     LocalEndpoint, NewObject, PutOutcome, Storage, StorageSettings, WriteMode,
@@ -22,9 +24,14 @@ async fn store_and_storage() -> (tempfile::TempDir, EmbeddedStore, Storage) {
         staging_prefix: "_staging/".into(),
         max_staged_bytes: 1_000_000,
     };
-    let store = EmbeddedStore::start(dir.path(), "127.0.0.1:0".parse().unwrap(), settings)
-        .await
-        .unwrap();
+    let store = EmbeddedStore::start(
+        dir.path(),
+        "127.0.0.1:0".parse().unwrap(),
+        settings,
+        ConnectionLimits::for_request_bytes(LAMBDA_REQUEST_LIMIT),
+    )
+    .await
+    .unwrap();
     let storage = Storage::connect(
         &StorageSettings::default(),
         Some(LocalEndpoint {

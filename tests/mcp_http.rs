@@ -288,24 +288,72 @@ async fn bad_inputs_get_tool_errors_and_write_nothing() {
 }
 
 #[tokio::test]
-async fn the_staging_area_is_never_a_final_destination() {
-    // With KEY_PREFIX=/ the whole bucket is the public root, so the staging prefix is reachable.
-    let server = TestServer::start_with(&[("KEY_PREFIX", "/")]).await;
+async fn caller_keys_cannot_climb_out_of_the_public_root_into_staging() {
+    let server = TestServer::start().await;
     let png = corpus_base64("images/with-alpha.png");
     for arguments in [
-        json!({"data": png, "filename": "a.png", "key": "_staging/x.png"}),
-        json!({"data": png, "filename": "a.png", "prefix": "_staging"}),
+        json!({"data": png, "filename": "a.png", "key": "../_staging/x.png"}),
+        json!({"data": png, "filename": "a.png", "prefix": "../_staging"}),
+        json!({"data": png, "filename": "a.png", "key": "x/..\\../_staging/x.png"}),
     ] {
         let result = server
             .call_tool("upload_image_to_s3", arguments.clone())
             .await;
         assert_eq!(result["isError"], json!(true), "{arguments} → {result}");
-        assert!(
-            result_text(&result).contains("reserved for create_upload_url"),
-            "{result}"
-        );
+        assert!(result_text(&result).contains("'..'"), "{result}");
     }
     assert!(server.stored_objects("uploads").is_empty());
+}
+
+/// Layouts that would publish the staging area never start: the binary exits at once, naming
+/// the variable and the fix, before it listens.
+#[test]
+fn the_binary_refuses_a_staging_area_the_public_could_read() {
+    for (var, value, fix) in [
+        (
+            "STAGING_PREFIX",
+            "images/_staging/",
+            "STAGING_PREFIX=_staging/",
+        ),
+        ("STAGING_PREFIX", "images", "STAGING_PREFIX=_staging/"),
+        ("KEY_PREFIX", "/", "a folder"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_s3-upload-mcp"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .env_clear()
+            .env(var, value)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        if status.is_none() {
+            child.kill().unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{var}={value} started a server: {stdout}"
+        );
+        assert!(
+            stderr.contains(var) && stderr.contains(fix),
+            "{var}={value}: {stderr}"
+        );
+        assert!(!stdout.contains("ready"), "{stdout}");
+    }
 }
 
 #[tokio::test]

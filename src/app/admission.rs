@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -46,7 +47,10 @@ pub(super) fn layers(endpoint: Router, http: &HttpSettings, auth: Authenticator)
             ))
             .layer(middleware::from_fn_with_state(auth, authenticate))
             .layer(middleware::from_fn_with_state(
-                http.max_request_bytes,
+                BodyLimits {
+                    max_bytes: http.max_request_bytes,
+                    deadline: http.connections.body_read_timeout,
+                },
                 read_body,
             )),
     )
@@ -123,9 +127,15 @@ async fn authenticate(
         Err(e) => return unauthorized(&e),
     };
     let meta = call_meta(&request);
+    // The response names the id the audit line carries, so a client can quote it.
+    let request_id = HeaderValue::from_str(&meta.request_id).ok();
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(meta);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(id) = request_id {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
 }
 
 /// The credential the configured mode expects.
@@ -170,37 +180,49 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Who is calling, as the audit line records it. The request id is the platform's (Lambda's is
+/// not client-controlled) or a fresh one of ours; a client's `x-request-id` is kept beside it,
+/// bounded, never in its place.
 fn call_meta(request: &Request) -> CallMeta {
     let headers = request.headers();
-    let header_value = |name: &str| {
+    let client_value = |name: &str| {
         headers
             .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+            .map(|v| CallMeta::client_value(v.as_bytes()))
     };
     let platform = request.extensions().get::<CallerContext>();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string());
-    CallMeta {
-        request_id: platform
-            .and_then(|caller| caller.request_id.clone())
-            .or_else(|| header_value("x-request-id"))
-            .unwrap_or_else(|| crate::primitives::random_hex(8)),
-        source_ip: platform
-            .and_then(|caller| caller.source_ip.clone())
-            .or(peer),
-        user_agent: header_value("user-agent"),
+    let mut meta = CallMeta::new();
+    if let Some(id) = platform.and_then(|caller| caller.request_id.clone()) {
+        meta.request_id = id;
     }
+    meta.client_request_id = client_value("x-request-id");
+    meta.source_ip = platform
+        .and_then(|caller| caller.source_ip.clone())
+        .or(peer);
+    meta.user_agent = client_value("user-agent");
+    meta
 }
 
-/// POST bodies within the limit and valid JSON before rmcp sees them; other methods pass
-/// (rmcp answers 405 for GET: no server-initiated streams in stateless mode).
-async fn read_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+/// How much body the endpoint reads, and for how long.
+#[derive(Clone, Copy)]
+struct BodyLimits {
+    max_bytes: usize,
+    /// The whole body must arrive within this: a client trickling bytes would otherwise hold
+    /// its connection (and a place under the connection cap) for as long as it likes.
+    deadline: Duration,
+}
+
+/// POST bodies within the limit, in time, and valid JSON before rmcp sees them; other methods
+/// pass (rmcp answers 405 for GET: no server-initiated streams in stateless mode).
+async fn read_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
+    let limit = limits.max_bytes;
     let (parts, body) = request.into_parts();
     let declared = parts
         .headers
@@ -210,15 +232,20 @@ async fn read_body(State(limit): State<usize>, request: Request, next: Next) -> 
     if declared.is_some_and(|len| len > limit as u64) {
         return too_large(limit);
     }
-    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e)
+    let collected = tokio::time::timeout(
+        limits.deadline,
+        http_body_util::Limited::new(body, limit).collect(),
+    )
+    .await;
+    let bytes = match collected {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
             return too_large(limit);
         }
-        Err(e) => {
+        Ok(Err(e)) if !timed_out(&*e) => {
             tracing::debug!(error = %e, "could not read request body");
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
@@ -226,6 +253,8 @@ async fn read_body(State(limit): State<usize>, request: Request, next: Next) -> 
                 "could not read the request body",
             );
         }
+        // The whole body was late, or it paused too long (the listener's idle timeout).
+        Ok(Err(_)) | Err(_) => return too_slow(limits.deadline),
     };
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
         return jsonrpc_error(
@@ -238,6 +267,20 @@ async fn read_body(State(limit): State<usize>, request: Request, next: Next) -> 
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Whether a body error is, somewhere in its chain, an I/O timeout.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn unauthorized(error: &AuthError) -> Response {
@@ -261,6 +304,18 @@ fn too_large(limit: usize) -> Response {
             "Request body exceeds {limit} bytes (Lambda's request limit is 6 MB). For large images call \
              create_upload_url, PUT the file to the returned upload_url, then call upload_image_to_s3 \
              with the staging_key instead of inline data."
+        ),
+    )
+}
+
+fn too_slow(deadline: Duration) -> Response {
+    jsonrpc_error(
+        StatusCode::REQUEST_TIMEOUT,
+        -32600,
+        &format!(
+            "the request body did not arrive within {} ms; send it without pauses, or raise \
+             BODY_READ_TIMEOUT_MS on the server. Large images go through create_upload_url",
+            deadline.as_millis()
         ),
     )
 }
@@ -293,6 +348,30 @@ mod tests {
         );
         assert!(host_allowed(&allowed, &HeaderMap::new()).is_err());
         assert!(host_allowed(&AllowedHosts::Any, &headers("anything")).is_ok());
+    }
+
+    #[test]
+    fn request_ids_are_the_platforms_or_ours_and_the_clients_is_kept_beside() {
+        let request = |platform: Option<&str>| {
+            let mut request = Request::builder()
+                .header("x-request-id", "client-chosen")
+                .body(Body::empty())
+                .unwrap();
+            if let Some(id) = platform {
+                request.extensions_mut().insert(CallerContext {
+                    request_id: Some(id.to_owned()),
+                    ..CallerContext::default()
+                });
+            }
+            request
+        };
+        let lambda = call_meta(&request(Some("lambda-req-1")));
+        assert_eq!(lambda.request_id, "lambda-req-1");
+        assert_eq!(lambda.client_request_id.as_deref(), Some("client-chosen"));
+        let local = call_meta(&request(None));
+        assert_eq!(local.request_id.len(), 32);
+        assert_ne!(local.request_id, "client-chosen");
+        assert_eq!(local.client_request_id.as_deref(), Some("client-chosen"));
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! What the HTTP surface admits: which hosts and origins, and how large a body.
+//! What the HTTP surface admits: which hosts and origins, how large a body, and (when it listens
+//! itself) how many connections and how slow a client.
+
+use crate::listener::ConnectionLimits;
 
 /// Lambda's synchronous request payload limit: the default body limit.
 pub const LAMBDA_REQUEST_LIMIT: usize = 6 * 1024 * 1024;
@@ -11,6 +14,9 @@ pub struct HttpSettings {
     pub allowed_origins: Vec<String>,
     /// Largest request body accepted (`MAX_REQUEST_BYTES`).
     pub max_request_bytes: usize,
+    /// Connections and client timeouts of the local listeners (`serve`, the embedded store).
+    /// The MCP endpoint also bounds the whole body by `body_read_timeout`, under Lambda too.
+    pub connections: ConnectionLimits,
 }
 
 /// Which `Host` headers the MCP endpoint accepts.

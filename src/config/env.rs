@@ -9,11 +9,14 @@ use super::{Config, ConfigError, EMBEDDED_DEFAULT_BUCKET, RunMode, StoreKind};
 use crate::app::{AllowedHosts, HttpSettings, LAMBDA_REQUEST_LIMIT};
 use crate::auth::{AuthMode, AuthSettings, PrincipalsLocation};
 use crate::imaging::{ImageDefaults, Limits, Quality};
-use crate::storage::{MultipartPolicy, RetryMode, StorageSettings, StorageTuning};
+use crate::listener::ConnectionLimits;
+use crate::storage::{MultipartPolicy, RetryMode, StorageSettings, StorageTuning, keys};
 use crate::telemetry::{LogFormat, TelemetrySettings};
 use crate::upload::{BatchLimits, UploadSettings};
 
 const MIB: usize = 1024 * 1024;
+/// Smallest `MAX_REQUEST_BYTES` that still admits an ordinary JSON-RPC call.
+const MIN_REQUEST_BYTES: usize = 4096;
 
 pub(super) fn read(
     mode: RunMode,
@@ -180,10 +183,6 @@ fn breaker(env: &Env, tuning: &mut StorageTuning) -> Result<(), ConfigError> {
 }
 
 fn auth(env: &Env, mode: RunMode, region: Option<String>) -> Result<AuthSettings, ConfigError> {
-    let auth_mode = env.parse::<AuthMode>("AUTH_MODE")?.unwrap_or(match mode {
-        RunMode::Lambda => AuthMode::ApiKey,
-        RunMode::Serve => AuthMode::None,
-    });
     let principals = match (
         env.string("API_KEYS_SECRET_ID"),
         env.string("API_KEYS_FILE"),
@@ -197,6 +196,25 @@ fn auth(env: &Env, mode: RunMode, region: Option<String>) -> Result<AuthSettings
         (Some(secret), None) => Some(PrincipalsLocation::Secret(secret)),
         (None, Some(file)) => Some(PrincipalsLocation::File(file.into())),
         (None, None) => None,
+    };
+    let auth_mode = match env.parse::<AuthMode>("AUTH_MODE")? {
+        Some(AuthMode::None) if principals.is_some() => {
+            // Keys that are configured but not checked look like protection and are none.
+            return Err(ConfigError {
+                var: "AUTH_MODE",
+                message: "is none, yet API_KEYS_FILE or API_KEYS_SECRET_ID is set: the keys would be \
+                          ignored and every caller admitted. Set AUTH_MODE=api_key to require them, or \
+                          unset the keys variable to run unauthenticated"
+                    .into(),
+            });
+        }
+        Some(explicit) => explicit,
+        // Whoever configures keys means them to be checked, on a laptop as under Lambda.
+        None if principals.is_some() => AuthMode::ApiKey,
+        None => match mode {
+            RunMode::Lambda => AuthMode::ApiKey,
+            RunMode::Serve => AuthMode::None,
+        },
     };
     if auth_mode != AuthMode::None && principals.is_none() {
         return Err(ConfigError {
@@ -231,12 +249,39 @@ fn http(env: &Env, mode: RunMode) -> Result<HttpSettings, ConfigError> {
             RunMode::Serve => AllowedHosts::loopback(),
         },
     };
+    let max_request_bytes = env.ranged(
+        "MAX_REQUEST_BYTES",
+        LAMBDA_REQUEST_LIMIT,
+        MIN_REQUEST_BYTES..=usize::MAX,
+    )?;
+    if mode == RunMode::Lambda && max_request_bytes > LAMBDA_REQUEST_LIMIT {
+        return Err(ConfigError {
+            var: "MAX_REQUEST_BYTES",
+            message: format!(
+                "is {max_request_bytes}, above Lambda's request limit of {LAMBDA_REQUEST_LIMIT} bytes: larger \
+                 requests never reach the function. Lower it to at most {LAMBDA_REQUEST_LIMIT}; agents send \
+                 larger images through create_upload_url"
+            ),
+        });
+    }
+    let defaults = ConnectionLimits::for_request_bytes(max_request_bytes);
     Ok(HttpSettings {
         allowed_hosts,
         allowed_origins: env.list("MCP_ALLOWED_ORIGINS"),
-        max_request_bytes: env
-            .parse::<usize>("MAX_REQUEST_BYTES")?
-            .unwrap_or(LAMBDA_REQUEST_LIMIT),
+        max_request_bytes,
+        connections: ConnectionLimits {
+            max_connections: env.ranged(
+                "MAX_CONNECTIONS",
+                defaults.max_connections,
+                1..=1_000_000,
+            )?,
+            header_read_timeout: millis(
+                env,
+                "HEADER_READ_TIMEOUT_MS",
+                defaults.header_read_timeout,
+            )?,
+            body_read_timeout: millis(env, "BODY_READ_TIMEOUT_MS", defaults.body_read_timeout)?,
+        },
     })
 }
 
@@ -262,16 +307,35 @@ fn upload(env: &Env, store: StoreKind) -> Result<UploadSettings, ConfigError> {
     let fallback = UploadSettings::for_bucket(&default_bucket);
     let image = ImageDefaults::default();
     let batch = BatchLimits::default();
+    let (key_prefix, staging_prefix) = key_layout(env, &fallback)?;
+    let limits = Limits {
+        max_pixels: env.ranged("MAX_PIXELS", fallback.limits.max_pixels, 1..=u64::MAX)?,
+        max_input_bytes: env.ranged(
+            "MAX_INPUT_BYTES",
+            fallback.limits.max_input_bytes,
+            1..=usize::MAX,
+        )?,
+    };
+    let decode_budget_pixels = env.ranged(
+        "DECODE_BUDGET_PIXELS",
+        fallback.decode_budget_pixels.max(limits.max_pixels),
+        1_000_000..=u64::MAX,
+    )?;
+    if decode_budget_pixels < limits.max_pixels {
+        return Err(ConfigError {
+            var: "DECODE_BUDGET_PIXELS",
+            message: format!(
+                "is {decode_budget_pixels}, below MAX_PIXELS ({}): one image as large as allowed would \
+                 not fit in the budget that bounds decoding memory. Raise DECODE_BUDGET_PIXELS to at \
+                 least MAX_PIXELS, or lower MAX_PIXELS",
+                limits.max_pixels
+            ),
+        });
+    }
     Ok(UploadSettings {
         allowed_buckets,
-        key_prefix: env
-            .string("KEY_PREFIX")
-            .map(|p| p.trim_matches('/').to_owned())
-            .unwrap_or(fallback.key_prefix),
-        staging_prefix: env
-            .string("STAGING_PREFIX")
-            .map(|p| format!("{}/", p.trim_matches('/')))
-            .unwrap_or(fallback.staging_prefix),
+        key_prefix,
+        staging_prefix,
         staging_url_expiry: Duration::from_secs(env.ranged(
             "STAGING_URL_EXPIRY_SECONDS",
             fallback.staging_url_expiry.as_secs(),
@@ -290,19 +354,8 @@ fn upload(env: &Env, store: StoreKind) -> Result<UploadSettings, ConfigError> {
             max_width: env.parse("DEFAULT_MAX_WIDTH")?.unwrap_or(image.max_width),
             max_height: env.parse("DEFAULT_MAX_HEIGHT")?.unwrap_or(image.max_height),
         },
-        limits: Limits {
-            max_pixels: env
-                .parse("MAX_PIXELS")?
-                .unwrap_or(fallback.limits.max_pixels),
-            max_input_bytes: env
-                .parse("MAX_INPUT_BYTES")?
-                .unwrap_or(fallback.limits.max_input_bytes),
-        },
-        decode_budget_pixels: env.ranged(
-            "DECODE_BUDGET_PIXELS",
-            fallback.decode_budget_pixels,
-            1_000_000..=u64::MAX,
-        )?,
+        limits,
+        decode_budget_pixels,
         batch: BatchLimits {
             max_items: env.ranged("MAX_BATCH_ITEMS", batch.max_items, 1..=1000)?,
             max_bytes: env.ranged("MAX_BATCH_BYTES", batch.max_bytes, 1..=usize::MAX)?,
@@ -311,6 +364,64 @@ fn upload(env: &Env, store: StoreKind) -> Result<UploadSettings, ConfigError> {
         },
         default_bucket,
     })
+}
+
+/// `KEY_PREFIX` (the public root, without slashes at the ends) and `STAGING_PREFIX` (ending in
+/// `/`): each a safe key path, and neither inside the other. Staged originals keep their EXIF and
+/// GPS data, so a staging area under the public root (or a public root at the bucket's, which
+/// contains it) would publish them.
+fn key_layout(env: &Env, fallback: &UploadSettings) -> Result<(String, String), ConfigError> {
+    let folder = |var: &'static str, default: &str, at_root: &str| -> Result<String, ConfigError> {
+        let Some(raw) = env.string(var) else {
+            return Ok(default.trim_matches('/').to_owned());
+        };
+        let folder = raw.trim_matches('/');
+        if folder.is_empty() {
+            return Err(ConfigError {
+                var,
+                message: format!("is {raw:?}, the bucket root: {at_root}"),
+            });
+        }
+        keys::validate_key("the value", folder).map_err(|e| ConfigError {
+            var,
+            message: e.to_string(),
+        })?;
+        Ok(folder.to_owned())
+    };
+    let key_prefix = folder(
+        "KEY_PREFIX",
+        &fallback.key_prefix,
+        "everything in the bucket would be public, the staging area included. Set it to a folder \
+         such as images (a CDN can serve that folder at the domain's root through its origin path)",
+    )?;
+    let staging = folder(
+        "STAGING_PREFIX",
+        &fallback.staging_prefix,
+        "presigned uploads need a folder of their own, outside KEY_PREFIX, e.g. _staging/",
+    )?;
+    let (public_root, staging_root) = (format!("{key_prefix}/"), format!("{staging}/"));
+    if staging_root.starts_with(&public_root) {
+        return Err(ConfigError {
+            var: "STAGING_PREFIX",
+            message: format!(
+                "{staging_root:?} is inside KEY_PREFIX {key_prefix:?}, which is public: staged originals, \
+                 EXIF and GPS data included, would be readable by anyone. Move it out, e.g. \
+                 STAGING_PREFIX={}",
+                UploadSettings::DEFAULT_STAGING_PREFIX
+            ),
+        });
+    }
+    if public_root.starts_with(&staging_root) {
+        return Err(ConfigError {
+            var: "KEY_PREFIX",
+            message: format!(
+                "{key_prefix:?} is inside STAGING_PREFIX {staging_root:?}, which holds presigned uploads \
+                 only: no final image could be written. Move one out of the other, e.g. KEY_PREFIX={}",
+                UploadSettings::DEFAULT_KEY_PREFIX
+            ),
+        });
+    }
+    Ok((key_prefix, staging_root))
 }
 
 fn telemetry(env: &Env, mode: RunMode) -> Result<TelemetrySettings, ConfigError> {

@@ -97,6 +97,11 @@ mod tests {
         );
         assert_eq!(c.upload.defaults.quality.get(), 80);
         assert_eq!(c.http.max_request_bytes, LAMBDA_REQUEST_LIMIT);
+        assert_eq!(c.http.connections.max_connections, 170);
+        assert_eq!(
+            c.http.connections.header_read_timeout,
+            Duration::from_secs(10)
+        );
         assert_eq!(c.telemetry.log_format, LogFormat::Text);
         assert!(
             matches!(c.http.allowed_hosts, AllowedHosts::Only(ref h) if h.contains(&"127.0.0.1".to_owned()))
@@ -203,6 +208,9 @@ mod tests {
             ("MULTIPART_THRESHOLD_BYTES", "1000"),
             ("MAX_CONCURRENCY", "0"),
             ("STAGING_URL_EXPIRY_SECONDS", "999999999"),
+            ("MAX_CONNECTIONS", "0"),
+            ("HEADER_READ_TIMEOUT_MS", "0"),
+            ("BODY_READ_TIMEOUT_MS", "soon"),
         ] {
             let err = config(RunMode::Serve, StoreKind::Embedded, &[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}");
@@ -348,6 +356,158 @@ mod tests {
                 "{vars:?}: {text}"
             );
         }
+    }
+
+    fn refusal(mode: RunMode, vars: &[(&str, &str)]) -> ConfigError {
+        config(mode, StoreKind::Embedded, vars)
+            .err()
+            .unwrap_or_else(|| panic!("{vars:?} should be refused"))
+    }
+
+    #[test]
+    fn a_staging_area_inside_the_public_root_is_refused_with_the_fix() {
+        for vars in [
+            vec![("STAGING_PREFIX", "images/_staging/")],
+            vec![("KEY_PREFIX", "img"), ("STAGING_PREFIX", "img")],
+            vec![
+                ("KEY_PREFIX", "assets/img/"),
+                ("STAGING_PREFIX", "assets/img/up"),
+            ],
+        ] {
+            let err = refusal(RunMode::Serve, &vars);
+            assert_eq!(err.var, "STAGING_PREFIX", "{vars:?}");
+            let text = err.to_string();
+            assert!(
+                text.contains("would be readable by anyone")
+                    && text.contains("STAGING_PREFIX=_staging/"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_public_root_at_the_bucket_root_or_inside_staging_is_refused() {
+        for (value, var, hint) in [
+            ("/", "KEY_PREFIX", "the staging area included"),
+            ("", "KEY_PREFIX", ""),
+            ("_staging/public", "KEY_PREFIX", "KEY_PREFIX=images"),
+            ("a/../_staging", "KEY_PREFIX", "'..'"),
+            ("a//b", "KEY_PREFIX", "empty segment"),
+        ] {
+            if value.is_empty() {
+                // Empty counts as unset: the default applies.
+                let c = config(RunMode::Serve, StoreKind::Embedded, &[(var, value)]).unwrap();
+                assert_eq!(c.upload.key_prefix, "images");
+                continue;
+            }
+            let err = refusal(RunMode::Serve, &[(var, value)]);
+            assert_eq!(err.var, var, "{value}");
+            assert!(err.to_string().contains(hint), "{value}: {err}");
+        }
+        let err = refusal(RunMode::Serve, &[("STAGING_PREFIX", "/")]);
+        assert_eq!(err.var, "STAGING_PREFIX");
+        assert!(err.to_string().contains("a folder of their own"), "{err}");
+    }
+
+    #[test]
+    fn neighbouring_prefixes_are_not_mistaken_for_nested_ones() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[
+                ("KEY_PREFIX", "/images/"),
+                ("STAGING_PREFIX", "images-staging"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.upload.key_prefix, "images");
+        assert_eq!(c.upload.staging_prefix, "images-staging/");
+    }
+
+    #[test]
+    fn a_request_limit_lambda_would_never_deliver_is_refused_under_lambda_only() {
+        let lambda = [
+            ("S3_BUCKET_NAME", "assets"),
+            ("API_KEYS_SECRET_ID", "keys"),
+            ("MAX_REQUEST_BYTES", "10000000"),
+        ];
+        let err = config(RunMode::Lambda, StoreKind::S3, &lambda).unwrap_err();
+        assert_eq!(err.var, "MAX_REQUEST_BYTES");
+        assert!(err.to_string().contains("create_upload_url"), "{err}");
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[("MAX_REQUEST_BYTES", "10000000")],
+        )
+        .unwrap();
+        assert_eq!(c.http.max_request_bytes, 10_000_000);
+        assert_eq!(
+            refusal(RunMode::Serve, &[("MAX_REQUEST_BYTES", "0")]).var,
+            "MAX_REQUEST_BYTES"
+        );
+    }
+
+    #[test]
+    fn the_connection_cap_follows_the_request_size_unless_set() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[
+                ("MAX_REQUEST_BYTES", "1048576"),
+                ("HEADER_READ_TIMEOUT_MS", "2500"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.http.connections.max_connections, 1024);
+        assert_eq!(
+            c.http.connections.header_read_timeout,
+            Duration::from_millis(2500)
+        );
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[("MAX_CONNECTIONS", "32")],
+        )
+        .unwrap();
+        assert_eq!(c.http.connections.max_connections, 32);
+    }
+
+    #[test]
+    fn the_decode_budget_holds_at_least_one_image_as_large_as_allowed() {
+        let err = refusal(RunMode::Serve, &[("DECODE_BUDGET_PIXELS", "10000000")]);
+        assert_eq!(err.var, "DECODE_BUDGET_PIXELS");
+        assert!(err.to_string().contains("MAX_PIXELS (50000000)"), "{err}");
+        // Raising MAX_PIXELS alone raises the default budget with it.
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[("MAX_PIXELS", "200000000")],
+        )
+        .unwrap();
+        assert_eq!(c.upload.decode_budget_pixels, 200_000_000);
+        assert_eq!(
+            refusal(RunMode::Serve, &[("MAX_INPUT_BYTES", "0")]).var,
+            "MAX_INPUT_BYTES"
+        );
+    }
+
+    #[test]
+    fn configured_keys_are_checked_unless_auth_is_explicitly_off_which_is_refused() {
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[("API_KEYS_FILE", "/k.json")],
+        )
+        .unwrap();
+        assert_eq!(c.auth.mode, AuthMode::ApiKey);
+        let err = refusal(
+            RunMode::Serve,
+            &[("AUTH_MODE", "none"), ("API_KEYS_FILE", "/k.json")],
+        );
+        assert_eq!(err.var, "AUTH_MODE");
+        assert!(err.to_string().contains("AUTH_MODE=api_key"), "{err}");
+        let c = config(RunMode::Serve, StoreKind::Embedded, &[]).unwrap();
+        assert_eq!(c.auth.mode, AuthMode::None);
     }
 
     #[test]

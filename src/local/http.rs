@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use s3s::service::S3Service;
@@ -36,12 +35,23 @@ pub(super) fn secured(s3: S3Service) -> SecuredStore {
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for SecuredStore {
+impl<B> tower::Service<Request<B>> for SecuredStore
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     type Response = HttpResponse;
     type Error = HttpError;
     type Future = BoxFuture<'static, Result<HttpResponse, HttpError>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), HttpError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // s3s has no CORS: without this the browser's preflight of the upload view's PUT gets
         // 403 SignatureDoesNotMatch, and the PUT is never sent.
         if is_preflight(&request) {
@@ -49,12 +59,12 @@ impl hyper::service::Service<Request<Incoming>> for SecuredStore {
             every_response(response.headers_mut());
             return Box::pin(std::future::ready(Ok(response)));
         }
-        let s3 = self.s3.clone();
+        let mut s3 = self.s3.clone();
         let write = self.writes.begin(&request);
         Box::pin(async move {
             let mut response = match write {
                 // Held until s3s-fs has answered, i.e. after the body is written and renamed.
-                Ok(_in_flight) => s3.call(request.map(Body::from)).await?,
+                Ok(_in_flight) => tower::Service::call(&mut s3, request).await?,
                 Err(Conflict) => conflict(),
             };
             let headers = response.headers_mut();
@@ -85,7 +95,7 @@ fn every_response(headers: &mut HeaderMap) {
     );
 }
 
-fn is_preflight(request: &Request<Incoming>) -> bool {
+fn is_preflight<B>(request: &Request<B>) -> bool {
     request.method() == Method::OPTIONS
         && request
             .headers()
@@ -144,7 +154,7 @@ struct InFlight {
 
 impl ConditionalWrites {
     /// `Ok(None)` for requests that are not conditional writes.
-    fn begin(&self, request: &Request<Incoming>) -> Result<Option<InFlight>, Conflict> {
+    fn begin<B>(&self, request: &Request<B>) -> Result<Option<InFlight>, Conflict> {
         let conditional = request.headers().contains_key(hyper::header::IF_NONE_MATCH)
             || request.headers().contains_key(hyper::header::IF_MATCH);
         if !conditional || !matches!(*request.method(), Method::PUT | Method::POST) {

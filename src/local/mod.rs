@@ -13,12 +13,12 @@ mod http;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::listener::{self, ConnectionLimits};
 use crate::primitives::random_hex;
 use crate::storage::StaticCredentials;
 
@@ -43,11 +43,13 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Serves `data_dir` (created if missing) as an S3 endpoint on `listen` (port 0 = any free port).
+    /// Serves `data_dir` (created if missing) as an S3 endpoint on `listen` (port 0 = any free
+    /// port), its connections bounded by `limits`.
     pub async fn start(
         data_dir: &Path,
         listen: SocketAddr,
         settings: StoreSettings,
+        limits: ConnectionLimits,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display())
@@ -72,22 +74,12 @@ impl EmbeddedStore {
             anyhow::anyhow!("cannot listen on {listen} for the embedded S3 store: {e}")
         })?;
         let addr = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let connection = http
-                    .serve_connection(TokioIo::new(socket), service.clone())
-                    .into_owned();
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "embedded S3 connection ended with an error");
-                    }
-                });
-            }
-        });
+        let server = tokio::spawn(listener::serve(
+            listener,
+            limits,
+            move |_| service.clone(),
+            std::future::pending(),
+        ));
         Ok(EmbeddedStore {
             endpoint: format!("http://{addr}"),
             credentials,

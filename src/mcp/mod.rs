@@ -78,9 +78,13 @@ impl Activity {
         if !self.buckets.contains(&stored.bucket) {
             self.buckets.push(stored.bucket.clone());
         }
+        // Every key written, variants included: the audit line answers "what did this call touch".
         self.keys.push(stored.key.clone());
+        self.keys
+            .extend(stored.variants.iter().map(|variant| variant.key.clone()));
         self.bytes_in += stored.original_bytes as u64;
         self.bytes_out += stored.bytes as u64;
+        self.bytes_out += stored.variants.iter().map(|v| v.bytes as u64).sum::<u64>();
         let uploads = self.uploads.get_or_insert_with(UploadStats::default);
         uploads.succeeded += 1;
         uploads.bytes += stored.bytes as u64;
@@ -130,15 +134,15 @@ impl McpServer {
             .and_then(|parts| {
                 let principal = parts.extensions.get::<Principal>()?.clone();
                 let meta = parts.extensions.get::<CallMeta>().cloned();
-                Some((principal, meta.unwrap_or_default()))
+                Some((principal, meta.unwrap_or_else(CallMeta::new)))
             });
         from_http
             .or_else(|| {
                 self.local_principal.clone().map(|p| {
-                    let meta = CallMeta {
-                        request_id: context.id.to_string(),
-                        ..CallMeta::default()
-                    };
+                    // The JSON-RPC id is the client's name for the call: kept beside ours.
+                    let mut meta = CallMeta::new();
+                    meta.client_request_id =
+                        Some(CallMeta::client_value(context.id.to_string().as_bytes()));
                     (p, meta)
                 })
             })

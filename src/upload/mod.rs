@@ -3,6 +3,7 @@
 
 mod batch;
 mod error;
+mod local_file;
 mod place;
 mod settings;
 mod source;
@@ -215,7 +216,7 @@ impl Uploader {
     ) -> Result<Vec<u8>, UploadError> {
         match input {
             Input::Inline(text) => source::decode_inline(text, max),
-            Input::Path(path) => source::read_allowed_file(path, &self.allowed_dirs, max).await,
+            Input::Path(path) => local_file::read(path, &self.allowed_dirs, max).await,
             Input::Staged(claim) => {
                 source::read_staged(&self.storage, &self.settings, claim.key(), max, staged_head)
                     .await
@@ -250,6 +251,7 @@ impl Uploader {
     }
 
     /// Stores the main image, then its variants (a failed variant is a warning, never a loss).
+    /// Every key is authorized before the first write, so a refused variant writes nothing.
     async fn publish(
         &self,
         principal: &Principal,
@@ -258,25 +260,32 @@ impl Uploader {
         filename: &str,
     ) -> Result<StoredImage, UploadError> {
         let sha256: [u8; 32] = Sha256::digest(&processed.bytes).into();
-        let main_target =
-            self.main_target(principal, &plan, &processed, filename, &hex::encode(sha256))?;
-        let content_type = processed.kind.content_type().to_owned();
-        let main = self
-            .store(&main_target, processed.bytes, sha256, filename)
-            .await?;
-
-        let mut variants = Vec::with_capacity(processed.variants.len());
-        let mut warnings = Vec::new();
+        let main_target = self.main_target(&plan, &processed, filename, &hex::encode(sha256));
         // A width at or above the image's own is the main image itself, already in the srcset.
-        for rendition in processed
+        let renditions: Vec<_> = processed
             .variants
             .into_iter()
             .filter(|r| r.width < processed.width)
-        {
-            let target = main_target.variant(rendition.width, processed.kind.extension());
+            .map(|r| (main_target.variant(r.width, processed.kind.extension()), r))
+            .collect();
+        self.authorize_write(principal, &main_target)?;
+        for (target, _) in &renditions {
+            self.authorize_write(principal, target)?;
+        }
+        let content_type = processed.kind.content_type().to_owned();
+        let main = self
+            .store(principal, &main_target, processed.bytes, sha256, filename)
+            .await?;
+
+        let mut variants = Vec::with_capacity(renditions.len());
+        let mut warnings = Vec::new();
+        for (target, rendition) in renditions {
             let (width, height, bytes) = (rendition.width, rendition.height, rendition.bytes.len());
             let sha256 = Sha256::digest(&rendition.bytes).into();
-            match self.store(&target, rendition.bytes, sha256, filename).await {
+            match self
+                .store(principal, &target, rendition.bytes, sha256, filename)
+                .await
+            {
                 Ok(_) => variants.push(StoredVariant {
                     url: self.storage.public_url(&plan.bucket, &target.key),
                     key: target.key,
@@ -310,14 +319,17 @@ impl Uploader {
         })
     }
 
-    /// Writes one object (or finds it already there with the same bytes).
+    /// Writes one object (or finds it already there with the same bytes): the only write of a
+    /// final object, so the only place its key needs authorizing.
     async fn store(
         &self,
+        principal: &Principal,
         target: &Target,
         body: Vec<u8>,
         sha256: [u8; 32],
         filename: &str,
     ) -> Result<Stored, UploadError> {
+        self.authorize_write(principal, target)?;
         let sha256_hex = hex::encode(sha256);
         let bytes = body.len();
         let written = self

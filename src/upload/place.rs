@@ -1,5 +1,6 @@
 //! Where objects go: the bucket a caller may use, the key under KEY_PREFIX (exact or
-//! content-addressed), and the write mode and cache policy that come with each.
+//! content-addressed) and its variants' keys, the write mode and cache policy that come with
+//! each, and the check every written key passes.
 
 use super::{InputReason, Plan, UploadError, UploadRequest, Uploader};
 use crate::auth::Principal;
@@ -22,26 +23,26 @@ pub(super) enum Placement {
     ContentAddressed { relative_prefix: String },
 }
 
-/// Where and how one object is written.
+/// Where and how one object is written. Built only here, from a key relative to KEY_PREFIX, and
+/// checked by [`Uploader::authorize_write`] right before every write.
 pub(super) struct Target {
     pub bucket: String,
+    /// The full object key: KEY_PREFIX joined with `relative_key`.
     pub key: String,
+    /// The key below KEY_PREFIX: what the principal's policy speaks of.
+    relative_key: String,
     pub content_type: &'static str,
     pub cache_control: &'static str,
     pub mode: WriteMode,
 }
 
 impl Target {
-    /// The rendition `width` pixels wide, next to this object: content-addressed whenever the
-    /// main object is.
+    /// The rendition `width` pixels wide, next to this object and written the same way.
     pub fn variant(&self, width: u32, extension: &str) -> Target {
-        let stem = self
-            .key
-            .rsplit_once('.')
-            .map_or(self.key.as_str(), |(stem, _)| stem);
         Target {
             bucket: self.bucket.clone(),
-            key: format!("{stem}-{width}w.{extension}"),
+            key: variant_key(&self.key, width, extension),
+            relative_key: variant_key(&self.relative_key, width, extension),
             content_type: self.content_type,
             cache_control: self.cache_control,
             mode: self.mode,
@@ -49,16 +50,33 @@ impl Target {
     }
 }
 
+/// `a.example.com/hero.png` → `a.example.com/hero-64w.webp`: only the last path segment is
+/// renamed, so a dot in a folder name never moves the variant to another folder.
+fn variant_key(key: &str, width: u32, extension: &str) -> String {
+    let (folder, name) = match key.rsplit_once('/') {
+        Some((folder, name)) => (Some(folder), name),
+        None => (None, key),
+    };
+    let stem = match name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => name,
+    };
+    let name = format!("{stem}-{width}w.{extension}");
+    match folder {
+        Some(folder) => format!("{folder}/{name}"),
+        None => name,
+    }
+}
+
 impl Uploader {
     /// The main object's target, once its bytes (and so its hash) are known.
     pub(super) fn main_target(
         &self,
-        principal: &Principal,
         plan: &Plan,
         processed: &Processed,
         filename: &str,
         sha256_hex: &str,
-    ) -> Result<Target, UploadError> {
+    ) -> Target {
         let (relative_key, cache_control, mode) = match &plan.placement {
             Placement::Exact {
                 relative_key,
@@ -83,14 +101,28 @@ impl Uploader {
                 WriteMode::CreateOnly,
             ),
         };
-        check_key_permitted(principal, &relative_key)?;
-        Ok(Target {
+        Target {
             bucket: plan.bucket.clone(),
             key: keys::join(&self.settings.key_prefix, &relative_key),
+            relative_key,
             content_type: processed.kind.content_type(),
             cache_control,
             mode,
-        })
+        }
+    }
+
+    /// The one check every write passes, made right before it (`Uploader::store`) so that no
+    /// path to the store can skip it: the key is a safe S3 key, outside the staging area, and
+    /// inside the principal's prefixes. Earlier checks on the caller's arguments only fail
+    /// fast; this one decides.
+    pub(super) fn authorize_write(
+        &self,
+        principal: &Principal,
+        target: &Target,
+    ) -> Result<(), UploadError> {
+        keys::validate_key("key", &target.key)?;
+        self.refuse_staging_area("key", &target.key)?;
+        check_key_permitted(principal, &target.relative_key)
     }
 
     /// Where the object goes, relative to KEY_PREFIX (the public root of the bucket). Caller keys
@@ -207,5 +239,33 @@ fn check_key_permitted(principal: &Principal, relative_key: &str) -> Result<(), 
             key: relative_key.to_owned(),
             allowed: principal.policy.describe_prefixes(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_change_only_the_last_segment() {
+        for (key, expected) in [
+            (
+                "sites/a.example.com/hero",
+                "sites/a.example.com/hero-64w.webp",
+            ),
+            (
+                "sites/a.example.com/hero.png",
+                "sites/a.example.com/hero-64w.webp",
+            ),
+            (
+                "images/hero-0123456789ab.webp",
+                "images/hero-0123456789ab-64w.webp",
+            ),
+            ("hero.tar.gz", "hero.tar-64w.webp"),
+            ("hero", "hero-64w.webp"),
+            ("v1.2/.hidden", "v1.2/.hidden-64w.webp"),
+        ] {
+            assert_eq!(variant_key(key, 64, "webp"), expected, "{key}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Where image bytes come from: inline base64 / data URIs, staged objects, allowed local files.
+//! Where image bytes come from: inline base64 / data URIs, staged objects, allowed local files
+//! (read by [`super::local_file`]).
 
 use base64::Engine as _;
 
@@ -115,55 +116,6 @@ pub(super) fn decode_inline(text: &str, max_bytes: usize) -> Result<Vec<u8>, Upl
         ));
     }
     Ok(bytes)
-}
-
-/// Reads a local file if, after resolving symlinks, it lies inside one of `allowed_dirs`.
-pub(super) async fn read_allowed_file(
-    path: &std::path::Path,
-    allowed_dirs: &[std::path::PathBuf],
-    max_bytes: usize,
-) -> Result<Vec<u8>, UploadError> {
-    let refused = |message: String| UploadError::invalid(InputReason::Path, message);
-    if allowed_dirs.is_empty() {
-        return Err(refused(
-            "`path` is only accepted by the local stdio server (s3-upload-mcp stdio --allow-dir DIR); \
-             send the image in `data`, or use create_upload_url"
-                .into(),
-        ));
-    }
-    let shown = path.display();
-    let canonical = tokio::fs::canonicalize(path).await.map_err(|e| {
-        refused(format!(
-            "cannot open {shown}: {e}; pass an absolute path to an existing file"
-        ))
-    })?;
-    // Canonical paths on both sides: `..` and symlinks cannot lead outside an allowed directory.
-    if !allowed_dirs.iter().any(|dir| canonical.starts_with(dir)) {
-        let dirs: Vec<String> = allowed_dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
-        return Err(refused(format!(
-            "{shown} is outside the allowed directories ({}); move the file there or start the server with --allow-dir",
-            dirs.join(", ")
-        )));
-    }
-    let metadata = tokio::fs::metadata(&canonical)
-        .await
-        .map_err(|e| refused(format!("cannot read {shown}: {e}")))?;
-    if !metadata.is_file() {
-        return Err(refused(format!("{shown} is not a regular file")));
-    }
-    if metadata.len() > max_bytes as u64 {
-        return Err(ImagingError::InputTooLarge {
-            bytes: usize::try_from(metadata.len()).unwrap_or(usize::MAX),
-            limit: max_bytes,
-        }
-        .into());
-    }
-    tokio::fs::read(&canonical)
-        .await
-        .map_err(|e| refused(format!("cannot read {shown}: {e}")))
 }
 
 #[cfg(test)]

@@ -333,6 +333,7 @@ impl TestServer {
             &data_dir.path().join("s3"),
             "127.0.0.1:0".parse().unwrap(),
             runtime::store_settings(&config),
+            config.http.connections,
         )
         .await
         .expect("embedded store starts");

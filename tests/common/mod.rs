@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -85,12 +84,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = s3_upload_mcp::lambda::app(services);
-        let served = app
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, served).await.unwrap();
-        });
+        // The listener `serve` uses, with its connection limits.
+        let server = tokio::spawn(s3_upload_mcp::serve::serve_app(
+            listener,
+            app.clone(),
+            config.http.connections,
+            std::future::pending(),
+        ));
         TestServer {
             base: format!("http://{addr}"),
             app,
