@@ -51,7 +51,8 @@
 //        token ("h.p."). alg HS256/384/512 HMACs with hmac_secret: by default the active RS256
 //        key's public SPKI PEM (the classic key-confusion attack), "public_der" its DER bytes, any
 //        other string its UTF-8 bytes. tamper merges claims into the payload AFTER signing.
-//        -> {"token","header","claims"}
+//        -> {"token","header","claims"} (+ "hmac_secret":{"utf8":…}|{"base64":…} for HS*, so a
+//        test can show that a naive verifier keyed with those bytes would accept the token)
 //   GET  /test/stats                               how often the issuer was asked for what:
 //        {"openid_configuration":n,"oauth_authorization_server":n,"discovery":n (sum),"jwks":n,
 //         "token":n,"paths":{"/jwks":n,…}}
@@ -243,6 +244,7 @@ function sign(body) {
   let header;
   let signingInput;
   let signature;
+  let hmacSecret;
   if (alg === 'none') {
     header = dropNulls({ alg: 'none', typ: 'at+jwt', ...(body.header ?? {}) });
     signingInput = `${b64json(header)}.${b64json(claims)}`;
@@ -258,6 +260,7 @@ function sign(body) {
     header = dropNulls({ alg, typ: 'at+jwt', kid: body.kid ?? rsa.kid, ...(body.header ?? {}) });
     signingInput = `${b64json(header)}.${b64json(claims)}`;
     signature = b64url(crypto.createHmac(`sha${alg.slice(2)}`, secret).update(signingInput).digest());
+    hmacSecret = Buffer.isBuffer(secret) ? { base64: secret.toString('base64') } : { utf8: secret };
   } else {
     const how = NODE_SIGN[alg];
     if (!how) throw new HttpError(400, `unsupported alg ${alg}`);
@@ -276,7 +279,7 @@ function sign(body) {
     payloadPart = b64json(finalClaims);
   }
   const token = `${signingInput.split('.')[0]}.${payloadPart}.${signature}`;
-  return { token, header, claims: finalClaims };
+  return { token, header, claims: finalClaims, ...(hmacSecret ? { hmac_secret: hmacSecret } : {}) };
 }
 
 const adminRoutes = {
