@@ -41,7 +41,7 @@
 //                                                  keys stay published. -> {"kid","alg","kids":[…]}
 //   POST /test/retire   {"kid":"…"}                stop publishing a key (and signing with it).
 //   POST /test/sign     {"claims":{…}, "alg":"RS256", "kid":"…", "key_kid":"…", "header":{…},
-//                        "tamper":{…}, "hmac_secret":"public_pem"|"public_der"|"<literal>"}
+//                        "tamper":{…}, "hmac_secret":"public_pem"|"public_der"|"public_pkcs1_pem"|"<literal>"}
 //        Signs ARBITRARY claims with the issuer's real private key. Defaults added unless given:
 //        iss=issuer, iat=now, exp=now+300, jti=random; a claim given as null is removed (e.g.
 //        {"exp":null}). alg defaults to RS256; kid selects the key (default: the alg's active key)
@@ -49,8 +49,9 @@
 //        {"kid":"nobody-has-this","key_kid":"<active>"} makes an unknown-kid token. header merges
 //        extra header fields (null removes one, e.g. {"kid":null}). alg "none" makes an unsecured
 //        token ("h.p."). alg HS256/384/512 HMACs with hmac_secret: by default the active RS256
-//        key's public SPKI PEM (the classic key-confusion attack), "public_der" its DER bytes, any
-//        other string its UTF-8 bytes. tamper merges claims into the payload AFTER signing.
+//        key's public SPKI PEM (the classic key-confusion attack), "public_der" its DER bytes,
+//        "public_pkcs1_pem" its PKCS#1 PEM, any other string its UTF-8 bytes. tamper merges claims
+//        into the payload AFTER signing.
 //        -> {"token","header","claims"} (+ "hmac_secret":{"utf8":…}|{"base64":…} for HS*, so a
 //        test can show that a naive verifier keyed with those bytes would accept the token)
 //   GET  /test/stats                               how often the issuer was asked for what:
