@@ -163,7 +163,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.auth.mode, AuthMode::ApiKey);
+        assert_eq!(c.auth.mode, AuthMode::API_KEY);
         assert_eq!(
             c.auth.principals,
             Some(PrincipalsLocation::Secret(
