@@ -182,20 +182,11 @@ impl Authenticator {
     }
 }
 
-/// Why the authenticator could not be built; stops the server at start.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthSetupError {
-    #[error(transparent)]
-    Principals(#[from] PrincipalsError),
-    #[error("cannot build the HTTP client for OAuth issuer metadata: {0}")]
-    OAuthClient(#[from] reqwest::Error),
-}
-
 impl Authenticator {
     /// The authenticator `settings` ask for, with its principals document loaded (a missing or
     /// invalid document stops the server at start). OAuth issuers are contacted on the first
     /// token, not here: a cold start without one stays as fast as before.
-    pub async fn from_settings(settings: &AuthSettings) -> Result<Authenticator, AuthSetupError> {
+    pub async fn from_settings(settings: &AuthSettings) -> Result<Authenticator, PrincipalsError> {
         if settings.mode.is_none() {
             return Ok(Authenticator::open());
         }
@@ -205,8 +196,7 @@ impl Authenticator {
                 return Err(PrincipalsError::Unreadable {
                     origin: "the principals document".into(),
                     detail: "AUTH_MODE needs API_KEYS_SECRET_ID or API_KEYS_FILE".into(),
-                }
-                .into());
+                });
             }
             None => None,
         };
@@ -217,7 +207,7 @@ impl Authenticator {
         Ok(Authenticator {
             mode: settings.mode,
             store,
-            oauth: oauth.map(OAuth::new).transpose()?.map(Arc::new),
+            oauth: oauth.map(|o| Arc::new(OAuth::new(o))),
             default_prefix: oauth.and_then(|o| o.default_prefix.clone()),
         })
     }

@@ -1,6 +1,7 @@
 //! The one HTTP client of the OAuth module: issuer metadata and signing keys, from
 //! operator-configured issuers only, with time, size and redirect bounds.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -16,10 +17,11 @@ const TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 const MAX_REDIRECTS: usize = 3;
 
-/// Fetches issuer documents as JSON.
-#[derive(Clone)]
+/// Fetches issuer documents as JSON. The client is built on first use: loading the system's root
+/// certificates costs tens of milliseconds, which a cold start serving API keys need not pay.
+#[derive(Clone, Default)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    client: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
 
 /// Why a document could not be had; names the URL (issuer URLs carry no secrets), never a token.
@@ -31,33 +33,11 @@ pub struct FetchError {
 }
 
 impl Fetcher {
-    /// The client: bounded in time, at most a few redirects, each to `https` (or loopback `http`).
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            // Loopback http only continues a fetch that started there (a test issuer): a
-            // remote issuer cannot bounce us onto this machine's own services.
-            let secure = attempt.url().scheme() == "https"
-                || (loopback_http(attempt.url())
-                    && attempt.previous().first().is_some_and(loopback_http));
-            if attempt.previous().len() >= MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if !secure {
-                attempt.error("redirected away from https")
-            } else {
-                attempt.follow()
-            }
-        });
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
-            .redirect(redirects)
-            .user_agent(concat!(
-                env!("CARGO_PKG_NAME"),
-                "/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()?;
-        Ok(Fetcher { client })
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(|| build().map_err(|e| format!("cannot build the HTTP client: {e}")))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// GETs `url` on behalf of `issuer` and parses at most [`MAX_DOCUMENT_BYTES`] of JSON.
@@ -77,7 +57,8 @@ impl Fetcher {
             ));
         }
         let mut response = self
-            .client
+            .client()
+            .map_err(failed)?
             .get(parsed)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
@@ -103,6 +84,34 @@ impl Fetcher {
         }
         serde_json::from_slice(&body).map_err(|e| failed(format!("not the expected JSON ({e})")))
     }
+}
+
+/// The client: bounded in time, at most a few redirects, each to `https` (or loopback `http`).
+fn build() -> Result<reqwest::Client, reqwest::Error> {
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        // Loopback http only continues a fetch that started there (a test issuer): a
+        // remote issuer cannot bounce us onto this machine's own services.
+        let secure = attempt.url().scheme() == "https"
+            || (loopback_http(attempt.url())
+                && attempt.previous().first().is_some_and(loopback_http));
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if !secure {
+            attempt.error("redirected away from https")
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(TOTAL_TIMEOUT)
+        .redirect(redirects)
+        .user_agent(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
 }
 
 fn loopback_http(url: &Url) -> bool {

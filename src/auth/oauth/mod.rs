@@ -99,9 +99,9 @@ pub struct OAuth {
 }
 
 impl OAuth {
-    /// The validator `settings` describe; no network until the first token arrives.
-    pub fn new(settings: &OAuthSettings) -> Result<Self, reqwest::Error> {
-        let fetcher = Fetcher::new()?;
+    /// The validator `settings` describe; no network (nor HTTP client) until the first token.
+    pub fn new(settings: &OAuthSettings) -> Self {
+        let fetcher = Fetcher::default();
         let issuers = settings
             .issuers
             .iter()
@@ -115,7 +115,7 @@ impl OAuth {
                 (url.as_str().to_owned(), issuer)
             })
             .collect();
-        Ok(OAuth {
+        OAuth {
             issuers,
             audiences: settings.audiences.clone(),
             client_ids: settings.client_ids.clone(),
@@ -124,7 +124,7 @@ impl OAuth {
             resource: settings.resource.clone(),
             retry_after: settings.jwks_min_refresh,
             metadata_proxy: settings.metadata_proxy,
-        })
+        }
     }
 
     /// The resource URL configured for this server (`MCP_RESOURCE_URL`), if any.
