@@ -285,7 +285,11 @@ fn refused(auth: &Authenticator, resource: Option<&ResourceUrl>, error: &AuthErr
         );
         return response;
     };
-    tracing::info!(%error, "request refused");
+    // Every sign-in starts with a request without a token: not worth an info line.
+    match error {
+        AuthError::MissingCredentials(_) => tracing::debug!(%error, "request refused"),
+        _ => tracing::info!(%error, "request refused"),
+    }
     let scope = oauth.required_scopes().join(" ");
     let (status, code, challenge_error) = match error {
         AuthError::MissingCredentials(_) => (StatusCode::UNAUTHORIZED, -32001, None),

@@ -12,7 +12,7 @@ use axum::routing::get;
 
 use super::AllowedHosts;
 use super::admission::host_allowed;
-use crate::auth::{Authenticator, ResourceUrl};
+use crate::auth::{Authenticator, OAuth, ResourceUrl};
 
 /// RFC 9728 §3: the document's well-known path, followed by the resource's own path.
 const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -68,16 +68,26 @@ fn derived(request: &Request, path: &str) -> Option<ResourceUrl> {
     ResourceUrl::from_request(scheme, host, path)
 }
 
-async fn metadata(
-    State((auth, allowed_hosts)): State<(Authenticator, Arc<AllowedHosts>)>,
-    request: Request,
-) -> Response {
-    let Some(oauth) = auth.oauth() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if host_allowed(&allowed_hosts, request.headers()).is_err() {
-        return StatusCode::FORBIDDEN.into_response();
+type MetadataState = State<(Authenticator, Arc<AllowedHosts>)>;
+
+/// The validator, for a request whose Host the server answers to (the documents name it).
+fn admitted<'a>(
+    auth: &'a Authenticator,
+    allowed_hosts: &AllowedHosts,
+    request: &Request,
+) -> Result<&'a OAuth, StatusCode> {
+    let oauth = auth.oauth().ok_or(StatusCode::NOT_FOUND)?;
+    match host_allowed(allowed_hosts, request.headers()) {
+        Ok(()) => Ok(oauth),
+        Err(_) => Err(StatusCode::FORBIDDEN),
     }
+}
+
+async fn metadata(State((auth, allowed_hosts)): MetadataState, request: Request) -> Response {
+    let oauth = match admitted(&auth, &allowed_hosts, &request) {
+        Ok(oauth) => oauth,
+        Err(refused) => return refused.into_response(),
+    };
     let suffix = request
         .uri()
         .path()
@@ -98,15 +108,13 @@ async fn metadata(
 
 /// The issuer's metadata, published as this server's (`OAUTH_METADATA_PROXY`).
 async fn authorization_server(
-    State((auth, allowed_hosts)): State<(Authenticator, Arc<AllowedHosts>)>,
+    State((auth, allowed_hosts)): MetadataState,
     request: Request,
 ) -> Response {
-    let Some(oauth) = auth.oauth() else {
-        return StatusCode::NOT_FOUND.into_response();
+    let oauth = match admitted(&auth, &allowed_hosts, &request) {
+        Ok(oauth) => oauth,
+        Err(refused) => return refused.into_response(),
     };
-    if host_allowed(&allowed_hosts, request.headers()).is_err() {
-        return StatusCode::FORBIDDEN.into_response();
-    }
     let Some(resource) = resource_url(oauth.configured_resource(), &request) else {
         return StatusCode::NOT_FOUND.into_response();
     };

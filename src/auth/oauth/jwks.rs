@@ -172,16 +172,7 @@ impl Issuer {
             },
             None => self.refresh.lock().await,
         };
-        // Whoever held the lock before us may have fetched since we asked: use what it got.
-        let fetched_since = self
-            .state
-            .read()
-            .await
-            .last_attempt
-            .is_some_and(|t| t >= asked);
-        if !fetched_since {
-            self.refresh().await;
-        }
+        self.refresh_unless_fetched_since(asked).await;
         self.state.read().await.get(kid)
     }
 
@@ -201,6 +192,17 @@ impl Issuer {
             }
         }
         let _one_fetch = self.refresh.lock().await;
+        self.refresh_unless_fetched_since(asked).await;
+        let state = self.state.read().await;
+        state
+            .metadata
+            .clone()
+            .ok_or_else(|| state.last_error.clone().unwrap_or_default())
+    }
+
+    /// Refreshes, unless whoever held the fetch lock before us fetched after `asked`: then its
+    /// result is ours. Call with the lock held.
+    async fn refresh_unless_fetched_since(&self, asked: Instant) {
         let fetched_since = self
             .state
             .read()
@@ -210,11 +212,6 @@ impl Issuer {
         if !fetched_since {
             self.refresh().await;
         }
-        let state = self.state.read().await;
-        state
-            .metadata
-            .clone()
-            .ok_or_else(|| state.last_error.clone().unwrap_or_default())
     }
 
     /// Fetches the key set (discovering where it is first, if need be) and records the outcome.
