@@ -18,7 +18,7 @@ use tower::ServiceBuilder;
 use super::resource::resource_url;
 use super::{AllowedHosts, HttpSettings};
 use crate::auth::oauth::looks_like_jwt;
-use crate::auth::{AuthError, Authenticator, Credential, ResourceUrl, TokenError};
+use crate::auth::{AuthError, AuthMode, Authenticator, Credential, ResourceUrl, TokenError};
 use crate::telemetry::CallMeta;
 
 /// Total size of request headers accepted; real MCP clients send well under 2 KiB.
@@ -121,7 +121,7 @@ async fn authenticate(
         .oauth()
         .and_then(|oauth| resource_url(oauth.configured_resource(), &request));
     // Copied out: the request is not `Sync`, so it cannot be held across the await.
-    let credential = credential(&auth, &request);
+    let credential = credential(auth.mode(), &request);
     let principal = match auth
         .authenticate(
             credential
@@ -142,8 +142,7 @@ async fn authenticate(
 /// The credential a request presents, among those the mode accepts: the platform's IAM
 /// identity; else a bearer value, which is an access token when OAuth is on and it has the
 /// shape of a JWT, else an API key; else `x-api-key`.
-fn credential(auth: &Authenticator, request: &Request) -> Option<OwnedCredential> {
-    let mode = auth.mode();
+fn credential(mode: AuthMode, request: &Request) -> Option<OwnedCredential> {
     let headers = request.headers();
     let iam_arn = request
         .extensions()

@@ -172,13 +172,19 @@ impl Authenticator {
             }),
             None => Err(AuthError::NoPolicy {
                 subject: token.subject.clone(),
-                groups: if token.groups.is_empty() {
-                    "none".to_owned()
-                } else {
-                    token.groups.join(", ")
-                },
+                groups: listed(&token.groups),
             }),
         }
+    }
+}
+
+/// Groups for a message: a few names (Entra ID tokens can carry hundreds of ids), or "none".
+fn listed(groups: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match groups.len() {
+        0 => "none".to_owned(),
+        n if n <= SHOWN => groups.join(", "),
+        n => format!("{}, and {} more", groups[..SHOWN].join(", "), n - SHOWN),
     }
 }
 
