@@ -2,10 +2,13 @@
 # Real MCP clients against the real binary: the official Python SDK (Streamable HTTP, both the
 # 2026-07-28 discover path and the 2025 initialize handshake, then a stdio session uploading by
 # `path`), the official TypeScript SDK (Streamable HTTP) and mcp-remote (Claude Desktop's bridge to
-# remote servers), against `serve` on free loopback ports.
-# Installs the clients itself (python venv in .venv-clients/, `npm ci` in tests/clients/); needs
-# only cargo, python3 and node/npm. Prints `N passed, N failed`; exits non-zero on any failure.
-# Usage: scripts/client-tests.sh
+# remote servers), against `serve` on free loopback ports; then both SDKs against a `serve` that is
+# an OAuth resource server for a real OpenID Provider (tests/oidc/provider.mjs): the TypeScript
+# SDK signing in by itself from the 401 challenge, and both sending an access token as a header.
+# Installs the clients itself (python venv in .venv-clients/, `npm ci` in tests/clients/ and
+# tests/oidc/); needs only cargo, python3, curl and node/npm. Prints `N passed, N failed`; exits
+# non-zero on any failure.
+# Usage: scripts/client-tests.sh   (S3_UPLOAD_MCP_BIN=path/to/binary skips the cargo build)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,10 +21,14 @@ cd "${root}"
 log() { echo "client-tests: $*" >&2; }
 
 # --- the binary (debug is enough; reuses whatever target dir CI already built) -------------------
-log "cargo build"
-cargo build --quiet --bin s3-upload-mcp
-target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="${target_dir}/debug/s3-upload-mcp"
+if [[ -n "${S3_UPLOAD_MCP_BIN:-}" ]]; then
+  bin="${S3_UPLOAD_MCP_BIN}"
+else
+  log "cargo build"
+  cargo build --quiet --bin s3-upload-mcp
+  target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  bin="${target_dir}/debug/s3-upload-mcp"
+fi
 
 # --- the clients -----------------------------------------------------------------------------------
 if [[ ! -x "${venv}/bin/python" ]] || ! cmp -s "${clients}/requirements.txt" "${venv}/requirements.txt"; then
@@ -50,20 +57,30 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-mcp_port="$(free_port)"
-s3_port="$(free_port)"
-while [[ "${s3_port}" == "${mcp_port}" ]]; do s3_port="$(free_port)"; done
-url="http://127.0.0.1:${mcp_port}/mcp"
-log "starting serve on 127.0.0.1:${mcp_port} (store 127.0.0.1:${s3_port})"
-RUST_LOG="${RUST_LOG:-warn}" "${bin}" serve --listen "127.0.0.1:${mcp_port}" \
-  --s3-listen "127.0.0.1:${s3_port}" --data-dir "${tmp}/serve" >"${tmp}/serve.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:${mcp_port}/healthz" >/dev/null 2>&1 && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "${tmp}/serve.log" >&2; log "serve exited"; exit 1; }
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:${mcp_port}/healthz" >/dev/null || { cat "${tmp}/serve.log" >&2; log "serve not healthy"; exit 1; }
+# start_serve NAME [VAR=value...]: `serve` on free ports with those variables; sets ${serve_url}.
+start_serve() {
+  local name="$1"
+  shift
+  local mcp_port s3_port
+  mcp_port="$(free_port)"
+  s3_port="$(free_port)"
+  while [[ "${s3_port}" == "${mcp_port}" ]]; do s3_port="$(free_port)"; done
+  log "starting serve (${name}) on 127.0.0.1:${mcp_port} (store 127.0.0.1:${s3_port})"
+  env RUST_LOG="${RUST_LOG:-warn}" "$@" "${bin}" serve --listen "127.0.0.1:${mcp_port}" \
+    --s3-listen "127.0.0.1:${s3_port}" --data-dir "${tmp}/${name}" >"${tmp}/${name}.log" 2>&1 &
+  local pid="$!"
+  pids+=("${pid}")
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:${mcp_port}/healthz" >/dev/null 2>&1 && break
+    kill -0 "${pid}" 2>/dev/null || { cat "${tmp}/${name}.log" >&2; log "serve exited"; exit 1; }
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:${mcp_port}/healthz" >/dev/null || { cat "${tmp}/${name}.log" >&2; log "serve not healthy"; exit 1; }
+  serve_url="http://127.0.0.1:${mcp_port}/mcp"
+}
+
+start_serve serve
+url="${serve_url}"
 
 # --- the tests -------------------------------------------------------------------------------------
 passed=0
@@ -103,8 +120,56 @@ run "python sdk, stdio, upload by path" \
   --outside "${tmp}/elsewhere/outside.jpeg" --escape "${tmp}/allowed/escape.jpeg" \
   -- --data-dir "${tmp}/stdio" --s3-listen "127.0.0.1:${stdio_s3_port}"
 
+# --- OAuth: serve as the resource server of a real OpenID Provider ---------------------------------
+provider="$("${root}/scripts/ensure-oidc-provider.sh")"
+node "${provider}" >"${tmp}/oidc.json" 2>"${tmp}/oidc.log" &
+pids+=("$!")
+for _ in $(seq 1 100); do
+  [[ -s "${tmp}/oidc.json" ]] && break
+  sleep 0.1
+done
+oidc() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "${tmp}/oidc.json" "$1"; }
+issuer="$(oidc issuer)"
+token_endpoint="$(oidc token_endpoint)"
+api_key="client-tests-api-key-0c7e1f"
+cat >"${tmp}/principals.json" <<JSON
+{"keys": [
+  {"id": "design-team", "oauth_group": "designers", "prefixes": ["figma/*"]},
+  {"id": "robot", "sha256": "$(printf %s "${api_key}" | sha256sum | cut -d' ' -f1)", "prefixes": ["robot/*"]}
+]}
+JSON
+start_serve oauth AUTH_MODE=api_key,oauth API_KEYS_FILE="${tmp}/principals.json" \
+  OAUTH_ISSUER="${issuer}" OAUTH_REQUIRED_SCOPES=upload
+oauth_url="${serve_url}"
+token="$(curl -fsS -u mcp-tests:mcp-tests-secret -d grant_type=client_credentials \
+  --data-urlencode "resource=${oauth_url}" -d scope=upload "${token_endpoint}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+
+run "typescript sdk, oauth: signs in from the 401 challenge (client credentials)" \
+  node "${clients}/ts_client.mjs" "${oauth_url}" "${image}" \
+  --oauth-client mcp-tests:mcp-tests-secret --oauth-issuer "${issuer}" --oauth-scope upload \
+  --expect-key-prefix images/figma/
+run "typescript sdk, oauth: access token in the Authorization header" \
+  node "${clients}/ts_client.mjs" "${oauth_url}" "${image}" \
+  --header "Authorization: Bearer ${token}" --expect-key-prefix images/figma/
+run "python sdk, oauth: access token in the Authorization header" \
+  "${venv}/bin/python" "${clients}/py_client.py" --mode auto http "${oauth_url}" "${image}" \
+  --header "Authorization: Bearer ${token}"
+# The same sign-in with this server standing in for the issuer's metadata (OAUTH_METADATA_PROXY, for
+# Cognito and Entra ID): the SDK must accept this server as the authorization server.
+start_serve oauth-proxy AUTH_MODE=oauth API_KEYS_FILE="${tmp}/principals.json" \
+  OAUTH_ISSUER="${issuer}" OAUTH_REQUIRED_SCOPES=upload OAUTH_METADATA_PROXY=true
+run "typescript sdk, oauth: signs in through the metadata proxy" \
+  node "${clients}/ts_client.mjs" "${serve_url}" "${image}" \
+  --oauth-client mcp-tests:mcp-tests-secret --oauth-issuer "${serve_url%/mcp}" --oauth-scope upload \
+  --expect-key-prefix images/figma/
+run "typescript sdk, api key on the same api_key,oauth server" \
+  node "${clients}/ts_client.mjs" "${oauth_url}" "${image}" \
+  --header "x-api-key: ${api_key}" --expect-key-prefix images/robot/
+
 if ((failed)); then
   echo "--- serve log" && tail -n 50 "${tmp}/serve.log"
+  echo "--- serve (oauth) log" && tail -n 50 "${tmp}/oauth.log"
 fi
 echo "${passed} passed, ${failed} failed"
 ((failed == 0))

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::app::Services;
-use crate::auth::{AuthMode, AuthSettings, Authenticator};
+use crate::auth::{AuthSettings, Authenticator};
 use crate::config::{Config, ConfigError};
 use crate::local::{EmbeddedStore, StoreSettings};
 use crate::mcp::apps::{Origin, ViewOrigins};
@@ -92,7 +92,7 @@ fn refuse_unprotected(auth: &AuthSettings, exposure: Exposure) -> anyhow::Result
         Exposure::Http(listen) => !listen.ip().is_loopback(),
         Exposure::Lambda => true,
     };
-    if auth.mode != AuthMode::None || !reachable_by_others {
+    if !auth.mode.is_none() || !reachable_by_others {
         return Ok(());
     }
     if auth.allow_unauthenticated {
@@ -111,7 +111,7 @@ fn refuse_unprotected(auth: &AuthSettings, exposure: Exposure) -> anyhow::Result
     Err(ConfigError {
         var: "AUTH_MODE",
         message:
-            "is none under Lambda: anyone could write to your bucket. Use api_key or iam, or set \
+            "is none under Lambda: anyone could write to your bucket. Use api_key, oauth or iam, or set \
                   ALLOW_UNAUTHENTICATED=true if the endpoint is protected some other way"
                 .into(),
     }
@@ -207,6 +207,7 @@ pub fn store_settings(config: &Config) -> StoreSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthMode;
     use std::time::Duration;
 
     fn auth(mode: AuthMode, allow_unauthenticated: bool) -> AuthSettings {
@@ -216,30 +217,31 @@ mod tests {
             ttl: Duration::ZERO,
             allow_unauthenticated,
             region: None,
+            oauth: None,
         }
     }
 
     #[test]
     fn unauthenticated_lambda_needs_an_explicit_opt_in() {
-        let err = refuse_unprotected(&auth(AuthMode::None, false), Exposure::Lambda).unwrap_err();
+        let err = refuse_unprotected(&auth(AuthMode::NONE, false), Exposure::Lambda).unwrap_err();
         let err = err
             .downcast::<ConfigError>()
             .expect("a configuration error");
         assert_eq!(err.var, "AUTH_MODE");
         assert!(err.to_string().contains("ALLOW_UNAUTHENTICATED=true"));
-        assert!(refuse_unprotected(&auth(AuthMode::None, true), Exposure::Lambda).is_ok());
+        assert!(refuse_unprotected(&auth(AuthMode::NONE, true), Exposure::Lambda).is_ok());
     }
 
     #[test]
     fn unauthenticated_http_is_for_loopback_unless_opted_in() {
-        let open = auth(AuthMode::None, false);
+        let open = auth(AuthMode::NONE, false);
         let public = Exposure::Http("0.0.0.0:8080".parse().unwrap());
         let err = refuse_unprotected(&open, public).unwrap_err().to_string();
         assert!(err.contains("refusing to serve 0.0.0.0:8080"), "{err}");
         let loopback = Exposure::Http("127.0.0.1:8080".parse().unwrap());
         assert!(refuse_unprotected(&open, loopback).is_ok());
         assert!(refuse_unprotected(&open, Exposure::Stdio).is_ok());
-        assert!(refuse_unprotected(&auth(AuthMode::None, true), public).is_ok());
-        assert!(refuse_unprotected(&auth(AuthMode::ApiKey, false), public).is_ok());
+        assert!(refuse_unprotected(&auth(AuthMode::NONE, true), public).is_ok());
+        assert!(refuse_unprotected(&auth(AuthMode::API_KEY, false), public).is_ok());
     }
 }

@@ -118,10 +118,24 @@ fn banner(
     };
     let client_config =
         serde_json::json!({ "mcpServers": { "s3-upload": { "type": "http", "url": url } } });
-    let auth = match auth_mode {
-        AuthMode::None => "none (loopback only)",
-        AuthMode::ApiKey => "API key (Authorization: Bearer <key> or x-api-key)",
-        AuthMode::Iam => "IAM",
+    let auth = [
+        (
+            auth_mode.api_key,
+            "API key (Authorization: Bearer <key> or x-api-key)",
+        ),
+        (
+            auth_mode.oauth,
+            "OAuth access token (Authorization: Bearer <JWT>)",
+        ),
+        (auth_mode.iam, "IAM"),
+    ]
+    .into_iter()
+    .filter_map(|(on, what)| on.then_some(what))
+    .collect::<Vec<_>>();
+    let auth = if auth.is_empty() {
+        "none (loopback only)".to_owned()
+    } else {
+        auth.join(" or ")
     };
     format!(
         "s3-upload-mcp {version} ready\n  auth:         {auth}\n  MCP endpoint: {url}\n  health:       http://{addr}/healthz\n  store:        {store}\n\n\

@@ -110,6 +110,8 @@ pub struct UploadStats {
 pub struct AuditEvent<'a> {
     pub tool: &'a str,
     pub principal: &'a str,
+    /// The token subject (`sub`) of an OAuth caller: who, within a shared principal.
+    pub subject: Option<&'a str>,
     pub meta: &'a CallMeta,
     pub buckets: Vec<String>,
     pub keys: Vec<String>,
@@ -133,6 +135,7 @@ impl<'a> AuditEvent<'a> {
         AuditEvent {
             tool,
             principal,
+            subject: None,
             meta,
             buckets: Vec::new(),
             keys: Vec::new(),
@@ -195,6 +198,9 @@ impl Audit {
             "source_ip": event.meta.source_ip,
             "user_agent": event.meta.user_agent,
         });
+        if let Some(subject) = event.subject {
+            line["sub"] = subject.into();
+        }
         if let Some(stats) = event.uploads {
             let metrics = [
                 ("Uploads", "Count", stats.succeeded),
@@ -240,6 +246,7 @@ mod tests {
         let event = AuditEvent {
             tool: "upload_image_to_s3",
             principal: "designer",
+            subject: None,
             meta: &meta,
             buckets: vec!["assets".into()],
             keys: vec!["images/a.webp".into()],
@@ -286,12 +293,13 @@ mod tests {
     }
 
     #[test]
-    fn non_upload_calls_have_no_metrics() {
+    fn non_upload_calls_have_no_metrics_and_oauth_callers_carry_their_subject() {
         let audit = Audit::new(AuditSink::Stdout, "S3UploadMcp");
         let meta = CallMeta::default();
         let event = AuditEvent {
             tool: "list_s3_buckets",
             principal: "p",
+            subject: Some("00u-ann"),
             meta: &meta,
             buckets: vec![],
             keys: vec![],
@@ -301,11 +309,8 @@ mod tests {
             latency: std::time::Duration::ZERO,
             uploads: None,
         };
-        assert!(
-            audit
-                .line(&event, time::OffsetDateTime::UNIX_EPOCH)
-                .get("_aws")
-                .is_none()
-        );
+        let line = audit.line(&event, time::OffsetDateTime::UNIX_EPOCH);
+        assert!(line.get("_aws").is_none());
+        assert_eq!(line["sub"], "00u-ann");
     }
 }

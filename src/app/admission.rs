@@ -16,8 +16,10 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceBuilder;
 
+use super::resource::resource_url;
 use super::{AllowedHosts, HttpSettings};
-use crate::auth::{AuthError, AuthMode, Authenticator, Credential};
+use crate::auth::oauth::looks_like_jwt;
+use crate::auth::{AuthError, AuthMode, Authenticator, Credential, ResourceUrl, TokenError};
 use crate::telemetry::CallMeta;
 
 /// Total size of request headers accepted; real MCP clients send well under 2 KiB.
@@ -88,7 +90,7 @@ async fn check_host(
     next.run(request).await
 }
 
-fn host_allowed(allowed: &AllowedHosts, headers: &HeaderMap) -> Result<(), String> {
+pub(super) fn host_allowed(allowed: &AllowedHosts, headers: &HeaderMap) -> Result<(), String> {
     let AllowedHosts::Only(hosts) = allowed else {
         return Ok(());
     };
@@ -117,14 +119,23 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // The resource this request reached: the audience its access token must name, and what
+    // a challenge points clients at. Only OAuth needs it.
+    let resource = auth
+        .oauth()
+        .and_then(|oauth| resource_url(oauth.configured_resource(), &request));
     // Copied out: the request is not `Sync`, so it cannot be held across the await.
     let credential = credential(auth.mode(), &request);
     let principal = match auth
-        .authenticate(credential.as_ref().map(OwnedCredential::as_credential))
+        .authenticate(
+            credential
+                .as_ref()
+                .map(|c| c.as_credential(resource.as_ref())),
+        )
         .await
     {
         Ok(principal) => principal,
-        Err(e) => return unauthorized(&e),
+        Err(e) => return refused(&auth, resource.as_ref(), &e),
     };
     let meta = call_meta(&request);
     // The response names the id the audit line carries, so a client can quote it.
@@ -138,37 +149,52 @@ async fn authenticate(
     response
 }
 
-/// The credential the configured mode expects.
+/// The credential a request presents, among those the mode accepts: the platform's IAM
+/// identity; else a bearer value, which is an access token when OAuth is on and it has the
+/// shape of a JWT, else an API key; else `x-api-key`.
 fn credential(mode: AuthMode, request: &Request) -> Option<OwnedCredential> {
     let headers = request.headers();
-    match mode {
-        AuthMode::None => None,
-        AuthMode::ApiKey => bearer_token(headers)
-            .or_else(|| {
-                headers
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim)
-            })
-            .filter(|k| !k.is_empty())
-            .map(|k| OwnedCredential::ApiKey(k.to_owned())),
-        AuthMode::Iam => request
-            .extensions()
-            .get::<CallerContext>()
-            .and_then(|caller| caller.iam_arn.clone())
-            .map(OwnedCredential::IamArn),
+    let iam_arn = request
+        .extensions()
+        .get::<CallerContext>()
+        .and_then(|caller| caller.iam_arn.clone());
+    if mode.iam
+        && let Some(arn) = iam_arn
+    {
+        return Some(OwnedCredential::IamArn(arn));
     }
+    let bearer = bearer_token(headers).filter(|v| !v.is_empty());
+    if let Some(value) = bearer
+        && mode.oauth
+        && (looks_like_jwt(value) || !mode.api_key)
+    {
+        return Some(OwnedCredential::AccessToken(value.to_owned()));
+    }
+    if !mode.api_key {
+        return None;
+    }
+    bearer
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        })
+        .filter(|k| !k.is_empty())
+        .map(|k| OwnedCredential::ApiKey(k.to_owned()))
 }
 
 enum OwnedCredential {
     ApiKey(String),
+    AccessToken(String),
     IamArn(String),
 }
 
 impl OwnedCredential {
-    fn as_credential(&self) -> Credential<'_> {
+    fn as_credential<'a>(&'a self, resource: Option<&'a ResourceUrl>) -> Credential<'a> {
         match self {
             OwnedCredential::ApiKey(key) => Credential::ApiKey(key),
+            OwnedCredential::AccessToken(token) => Credential::AccessToken { token, resource },
             OwnedCredential::IamArn(arn) => Credential::IamArn(arn),
         }
     }
@@ -283,17 +309,102 @@ fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn unauthorized(error: &AuthError) -> Response {
-    let mut response = jsonrpc_error(
-        StatusCode::UNAUTHORIZED,
-        -32001,
-        &format!("Unauthorized: {error}"),
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"s3-upload-mcp\""),
-    );
+/// The answer to a request that was not let in. With OAuth on, a challenge (RFC 6750 §3, RFC
+/// 9728 §5.1) tells clients where the resource metadata is and what went wrong; a valid token
+/// that lacks a scope gets 403 `insufficient_scope`; one no policy admits, a plain 403 (a new
+/// token would not help, so no challenge invites a retry); an issuer whose keys cannot be had,
+/// 503 (a 401 would send clients through sign-in again for nothing).
+fn refused(auth: &Authenticator, resource: Option<&ResourceUrl>, error: &AuthError) -> Response {
+    let Some(oauth) = auth.oauth() else {
+        let mut response = jsonrpc_error(
+            StatusCode::UNAUTHORIZED,
+            -32001,
+            &format!("Unauthorized: {error}"),
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"s3-upload-mcp\""),
+        );
+        return response;
+    };
+    // Every sign-in starts with a request without a token: not worth an info line.
+    match error {
+        AuthError::MissingCredentials(_) => tracing::debug!(%error, "request refused"),
+        _ => tracing::info!(%error, "request refused"),
+    }
+    let scope = oauth.required_scopes().join(" ");
+    let (status, code, challenge_error) = match error {
+        AuthError::MissingCredentials(_) => (StatusCode::UNAUTHORIZED, -32001, None),
+        AuthError::Token(TokenError::InsufficientScope) => {
+            (StatusCode::FORBIDDEN, -32001, Some("insufficient_scope"))
+        }
+        AuthError::Token(TokenError::IssuerUnavailable(_)) => {
+            let mut response = jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -32603,
+                "the identity provider's signing keys cannot be fetched right now; retry shortly",
+            );
+            let retry = oauth.retry_after().as_secs().to_string();
+            if let Ok(value) = HeaderValue::from_str(&retry) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        AuthError::NoPolicy { .. } => {
+            return jsonrpc_error(
+                StatusCode::FORBIDDEN,
+                -32001,
+                &format!("Forbidden: {error}"),
+            );
+        }
+        _ => (StatusCode::UNAUTHORIZED, -32001, Some("invalid_token")),
+    };
+    let mut params = Vec::new();
+    if let Some(challenge_error) = challenge_error {
+        params.push(("error", challenge_error.to_owned()));
+        let description = match error {
+            AuthError::Token(reason) => reason.to_string(),
+            other => other.to_string(),
+        };
+        params.push(("error_description", description));
+    }
+    if let Some(resource) = resource {
+        params.push(("resource_metadata", resource.metadata_url()));
+    }
+    if !scope.is_empty() {
+        params.push(("scope", scope));
+    }
+    let prefix = if status == StatusCode::FORBIDDEN {
+        "Forbidden"
+    } else {
+        "Unauthorized"
+    };
+    let mut response = jsonrpc_error(status, code, &format!("{prefix}: {error}"));
+    if let Ok(value) = HeaderValue::from_str(&bearer_challenge(&params)) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
     response
+}
+
+/// `Bearer name="value", …` with each value reduced to what a quoted-string may hold unescaped.
+fn bearer_challenge(params: &[(&str, String)]) -> String {
+    let quoted = |value: &str| -> String {
+        value
+            .chars()
+            .filter(|c| (c.is_ascii_graphic() || *c == ' ') && !matches!(c, '"' | '\\'))
+            .collect()
+    };
+    let params: Vec<String> = params
+        .iter()
+        .map(|(name, value)| format!("{name}=\"{}\"", quoted(value)))
+        .collect();
+    if params.is_empty() {
+        "Bearer".to_owned()
+    } else {
+        format!("Bearer {}", params.join(", "))
+    }
 }
 
 fn too_large(limit: usize) -> Response {
@@ -372,6 +483,18 @@ mod tests {
         assert_eq!(local.request_id.len(), 32);
         assert_ne!(local.request_id, "client-chosen");
         assert_eq!(local.client_request_id.as_deref(), Some("client-chosen"));
+    }
+
+    #[test]
+    fn challenges_quote_only_what_a_quoted_string_may_hold() {
+        assert_eq!(
+            bearer_challenge(&[
+                ("error", "invalid_token".into()),
+                ("error_description", "bad \"kid\" \\ here\n".into()),
+            ]),
+            "Bearer error=\"invalid_token\", error_description=\"bad kid  here\""
+        );
+        assert_eq!(bearer_challenge(&[]), "Bearer");
     }
 
     #[test]

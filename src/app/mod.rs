@@ -1,8 +1,9 @@
-//! The whole HTTP surface as one value: `/healthz`, and the MCP endpoint at `/mcp` and `/`
-//! behind one layer per admission concern (see [`admission`]). Lambda, `serve` and the tests
-//! all wrap the same [`app`].
+//! The whole HTTP surface as one value: `/healthz`, the OAuth protected resource metadata (see
+//! [`resource`]), and the MCP endpoint at `/mcp` and `/` behind one layer per admission concern
+//! (see [`admission`]). Lambda, `serve` and the tests all wrap the same [`app`].
 
 mod admission;
+mod resource;
 mod settings;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub fn app(services: Services) -> Router {
         Arc::new(NeverSessionManager::default()),
         mcp_transport_config(&services.http),
     );
+    let metadata = resource::routes(&services.auth, &services.http.allowed_hosts);
     let endpoint = admission::layers(
         Router::new()
             .route_service("/mcp", mcp.clone())
@@ -57,6 +59,7 @@ pub fn app(services: Services) -> Router {
     );
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(metadata)
         .merge(endpoint)
 }
 

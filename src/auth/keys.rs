@@ -1,5 +1,6 @@
-//! The principals document (API key digests and IAM ARNs with their policies), loaded from
-//! Secrets Manager or a file, re-read after a TTL so rotations take effect without a redeploy.
+//! The principals document (API key digests, IAM ARNs, OAuth groups and subjects, each with a
+//! policy), loaded from Secrets Manager or a file, re-read after a TTL so rotations take effect
+//! without a redeploy.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +78,10 @@ struct Entry {
     sha256: Option<String>,
     /// IAM principal ARN (glob allowed), for `AUTH_MODE=iam`.
     principal_arn: Option<String>,
+    /// A group in OAuth access tokens (the `OAUTH_GROUPS_CLAIM` claim), for `AUTH_MODE=oauth`.
+    oauth_group: Option<String>,
+    /// An OAuth access token's `sub`, for `AUTH_MODE=oauth`.
+    oauth_subject: Option<String>,
     #[serde(default = "everything")]
     buckets: Vec<String>,
     #[serde(default = "everything")]
@@ -94,7 +99,15 @@ struct Record {
     id: String,
     digest: Option<[u8; 32]>,
     arn: Option<glob::Pattern>,
+    oauth: Option<ClaimMatch>,
     policy: Policy,
+}
+
+/// Which access tokens an entry stands for.
+#[derive(Debug, PartialEq, Eq)]
+enum ClaimMatch {
+    Group(String),
+    Subject(String),
 }
 
 /// A principals document that cannot be read or used; stops the server at start.
@@ -124,8 +137,12 @@ pub enum DocumentError {
     Digest(String),
     #[error("{id}: principal_arn: {detail}")]
     Arn { id: String, detail: String },
-    #[error("{0}: give exactly one of sha256 (API key) or principal_arn (IAM)")]
+    #[error(
+        "{0}: give exactly one of sha256 (API key), principal_arn (IAM), oauth_group or oauth_subject (OAuth)"
+    )]
     Credential(String),
+    #[error("{0}: oauth_group and oauth_subject must not be empty")]
+    EmptyClaim(String),
     #[error("{id}: {problem}")]
     Policy { id: String, problem: PolicyError },
 }
@@ -159,7 +176,19 @@ fn parse(text: &str) -> Result<Vec<Record>, DocumentError> {
             })?),
             None => None,
         };
-        if digest.is_none() == arn.is_none() {
+        let oauth = match (&entry.oauth_group, &entry.oauth_subject) {
+            (Some(group), None) => Some(ClaimMatch::Group(group.clone())),
+            (None, Some(subject)) => Some(ClaimMatch::Subject(subject.clone())),
+            (None, None) => None,
+            (Some(_), Some(_)) => return Err(DocumentError::Credential(id)),
+        };
+        if matches!(&oauth, Some(ClaimMatch::Group(v) | ClaimMatch::Subject(v)) if v.is_empty()) {
+            return Err(DocumentError::EmptyClaim(id));
+        }
+        let credentials = usize::from(digest.is_some())
+            + usize::from(arn.is_some())
+            + usize::from(oauth.is_some());
+        if credentials != 1 {
             return Err(DocumentError::Credential(id));
         }
         let policy =
@@ -173,6 +202,7 @@ fn parse(text: &str) -> Result<Vec<Record>, DocumentError> {
             id,
             digest,
             arn,
+            oauth,
             policy,
         });
     }
@@ -240,6 +270,24 @@ impl KeyStore {
             .ok_or(AuthError::UnknownIdentity)
     }
 
+    /// The principal an access token stands for: the entry naming its subject, else the first
+    /// entry (in document order) naming one of its groups.
+    pub async fn by_access_token(&self, subject: &str, groups: &[String]) -> Option<Principal> {
+        let records = self.records().await;
+        let by_subject = records
+            .iter()
+            .find(|r| matches!(&r.oauth, Some(ClaimMatch::Subject(s)) if s == subject));
+        let by_group = || {
+            records
+                .iter()
+                .find(|r| matches!(&r.oauth, Some(ClaimMatch::Group(g)) if groups.contains(g)))
+        };
+        by_subject.or_else(by_group).map(|record| Principal {
+            subject: Some(subject.to_owned()),
+            ..to_principal(record)
+        })
+    }
+
     /// The loaded records, re-read from the source once the TTL has passed. One caller refreshes
     /// while the others keep using the current set; a failed refresh keeps the last good one.
     async fn records(&self) -> Arc<Vec<Record>> {
@@ -276,6 +324,7 @@ impl KeyStore {
 fn to_principal(record: &Record) -> Principal {
     Principal {
         id: record.id.clone(),
+        subject: None,
         policy: record.policy.clone(),
     }
 }
@@ -303,6 +352,18 @@ mod tests {
         for (text, expected) in [
             ("{}", "not a principals document"),
             (r#"{"keys":[{"id":"a"}]}"#, "exactly one of"),
+            (
+                r#"{"keys":[{"id":"a","oauth_group":"g","oauth_subject":"s"}]}"#,
+                "exactly one of",
+            ),
+            (
+                &format!(r#"{{"keys":[{{"id":"a","sha256":"{KEY_DIGEST}","oauth_group":"g"}}]}}"#),
+                "exactly one of",
+            ),
+            (
+                r#"{"keys":[{"id":"a","oauth_group":""}]}"#,
+                "must not be empty",
+            ),
             (r#"{"keys":[{"id":"a","sha256":"abc"}]}"#, "64 hex"),
             (r#"{"keys":[{"id":"","sha256":"x"}]}"#, "empty id"),
             (
@@ -329,6 +390,49 @@ mod tests {
         .unwrap();
         assert_eq!(records[0].id, "designer");
         assert!(records[0].policy.allows_bucket("any"));
+    }
+
+    #[test]
+    fn access_tokens_match_their_subject_first_then_their_first_listed_group() {
+        let records = parse(
+            r#"{"keys":[
+                {"id":"design-team","oauth_group":"designers","prefixes":["figma/*"]},
+                {"id":"marketing","oauth_group":"marketing","prefixes":["campaigns/*"]},
+                {"id":"ann","oauth_subject":"00u-ann","prefixes":["ann/*"]}
+            ]}"#,
+        )
+        .unwrap();
+        let store = KeyStore {
+            source: KeySource::File(PathBuf::new()),
+            ttl: Duration::from_secs(3600),
+            current: RwLock::new(Loaded {
+                records: Arc::new(records),
+                checked_at: Instant::now(),
+            }),
+            refreshing: Mutex::new(()),
+        };
+        let groups = |g: &[&str]| g.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let run = |sub: &'static str, g: Vec<String>| {
+            let store = &store;
+            async move {
+                store
+                    .by_access_token(sub, &g)
+                    .await
+                    .map(|p| (p.id, p.subject))
+            }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(
+            rt.block_on(run("00u-ann", groups(&["designers"]))),
+            Some(("ann".into(), Some("00u-ann".into())))
+        );
+        assert_eq!(
+            rt.block_on(run("bob", groups(&["marketing", "designers"]))),
+            Some(("design-team".into(), Some("bob".into())))
+        );
+        assert_eq!(rt.block_on(run("eve", groups(&["admins"]))), None);
     }
 
     #[test]

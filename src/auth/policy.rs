@@ -1,6 +1,10 @@
-//! What a principal may write: bucket and key-prefix glob patterns, and a size limit.
+//! What a principal may write: bucket and key-prefix glob patterns, and a size limit; and the
+//! per-person policy of signed-in callers no principal names (`OAUTH_DEFAULT_PREFIX`).
+
+use std::str::FromStr;
 
 use glob::{MatchOptions, Pattern};
+use sha2::{Digest, Sha256};
 
 /// `*` matches across `/` too: "figma/*" allows "figma/landing/hero.webp".
 const MATCH: MatchOptions = MatchOptions {
@@ -105,9 +109,129 @@ pub enum PolicyError {
     },
 }
 
+/// `OAUTH_DEFAULT_PREFIX`: a prefix pattern in which `{sub}` stands for the caller's subject,
+/// e.g. `users/{sub}/*`: one private folder per person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectPrefix(String);
+
+impl SubjectPrefix {
+    const PLACEHOLDER: &str = "{sub}";
+
+    /// The policy of the caller whose token says `sub`: any allowed bucket, this prefix only.
+    pub fn policy_for(&self, sub: &str) -> Policy {
+        let prefix = self.0.replace(Self::PLACEHOLDER, &key_segment(sub));
+        Policy::new(&["*".to_owned()], &[prefix], None)
+            .expect("checked when parsed: a subject segment adds no pattern syntax")
+    }
+}
+
+impl FromStr for SubjectPrefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let template = s.trim().trim_start_matches('/');
+        // `{sub}` must be a whole folder name: in `users/{sub}*` the subject `ann` could
+        // write into `anne/`.
+        let whole_segments = template.match_indices(Self::PLACEHOLDER).all(|(at, _)| {
+            (at == 0 || template[..at].ends_with('/'))
+                && template[at + Self::PLACEHOLDER.len()..].starts_with('/')
+        });
+        if !whole_segments {
+            return Err(format!(
+                "{template:?}: {{sub}} must be a whole folder name followed by `/`, e.g. users/{{sub}}/*"
+            ));
+        }
+        if template.replace(Self::PLACEHOLDER, "").contains(['{', '}']) {
+            return Err(format!(
+                "{template:?}: the only placeholder is {{sub}}, e.g. users/{{sub}}/*"
+            ));
+        }
+        Policy::new(
+            &["*".to_owned()],
+            &[template.replace(Self::PLACEHOLDER, "x")],
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(SubjectPrefix(template.to_owned()))
+    }
+}
+
+/// A token's subject as one folder name: itself when it is short and plainly safe (no glob or
+/// path syntax), else `sha256-` and 128 bits of its hash. Distinct subjects never share a folder:
+/// literal names never start with `sha256-`.
+pub fn key_segment(sub: &str) -> String {
+    const HASHED: &str = "sha256-";
+    let plain = (1..=128).contains(&sub.len())
+        && !sub.starts_with('.')
+        && !sub.starts_with(HASHED)
+        && sub
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
+    if plain {
+        sub.to_owned()
+    } else {
+        format!(
+            "{HASHED}{}",
+            hex::encode(&Sha256::digest(sub.as_bytes())[..16])
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_default_prefix_gives_each_subject_its_own_folder() {
+        let template: SubjectPrefix = "/users/{sub}/*".parse().unwrap();
+        let ann = template.policy_for("ann");
+        assert!(ann.allows_key("users/ann/hero.webp"));
+        assert!(!ann.allows_key("users/anne/hero.webp"));
+        assert!(!ann.allows_key("users/bob/hero.webp"));
+        assert_eq!(ann.default_prefix(), "users/ann");
+        assert!(ann.allows_bucket("any-allowed-bucket"));
+    }
+
+    #[test]
+    fn subjects_with_path_or_glob_syntax_become_hashed_folder_names() {
+        assert_eq!(key_segment("00u1ab2CD-e_f.g@x"), "00u1ab2CD-e_f.g@x");
+        for hostile in [
+            "*",
+            "../admin",
+            "a/b",
+            "..",
+            ".hidden",
+            "[a]",
+            "",
+            "sha256-0000",
+            "é",
+        ] {
+            let segment = key_segment(hostile);
+            assert!(segment.starts_with("sha256-"), "{hostile:?} -> {segment}");
+            assert_eq!(segment.len(), "sha256-".len() + 32);
+        }
+        assert_ne!(key_segment("a/b"), key_segment("a/c"));
+        // A wildcard subject gets a folder of its own, not everyone's.
+        let star = "users/{sub}/*"
+            .parse::<SubjectPrefix>()
+            .unwrap()
+            .policy_for("*");
+        assert!(!star.allows_key("users/ann/hero.webp"));
+    }
+
+    #[test]
+    fn default_prefix_templates_are_checked() {
+        for bad in [
+            "users/{sub}*",
+            "users/x{sub}/*",
+            "users/{sub}",
+            "users/{user}/*",
+            "[",
+        ] {
+            assert!(bad.parse::<SubjectPrefix>().is_err(), "{bad}");
+        }
+        assert!("inbox/*".parse::<SubjectPrefix>().is_ok());
+        assert!("{sub}/*".parse::<SubjectPrefix>().is_ok());
+    }
 
     fn policy(buckets: &[&str], prefixes: &[&str]) -> Policy {
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use super::{Config, ConfigError, EMBEDDED_DEFAULT_BUCKET, RunMode, StoreKind};
 use crate::app::{AllowedHosts, HttpSettings, LAMBDA_REQUEST_LIMIT};
-use crate::auth::{AuthMode, AuthSettings, PrincipalsLocation};
+use crate::auth::{
+    AuthMode, AuthSettings, IssuerUrl, OAuthSettings, PrincipalsLocation, ResourceUrl,
+    SubjectPrefix,
+};
 use crate::imaging::{ImageDefaults, Limits, Quality};
 use crate::listener::ConnectionLimits;
 use crate::storage::{MultipartPolicy, RetryMode, StorageSettings, StorageTuning, keys};
@@ -198,7 +201,7 @@ fn auth(env: &Env, mode: RunMode, region: Option<String>) -> Result<AuthSettings
         (None, None) => None,
     };
     let auth_mode = match env.parse::<AuthMode>("AUTH_MODE")? {
-        Some(AuthMode::None) if principals.is_some() => {
+        Some(explicit) if explicit.is_none() && principals.is_some() => {
             // Keys that are configured but not checked look like protection and are none.
             return Err(ConfigError {
                 var: "AUTH_MODE",
@@ -210,18 +213,31 @@ fn auth(env: &Env, mode: RunMode, region: Option<String>) -> Result<AuthSettings
         }
         Some(explicit) => explicit,
         // Whoever configures keys means them to be checked, on a laptop as under Lambda.
-        None if principals.is_some() => AuthMode::ApiKey,
+        None if principals.is_some() => AuthMode::API_KEY,
         None => match mode {
-            RunMode::Lambda => AuthMode::ApiKey,
-            RunMode::Serve => AuthMode::None,
+            RunMode::Lambda => AuthMode::API_KEY,
+            RunMode::Serve => AuthMode::NONE,
         },
     };
-    if auth_mode != AuthMode::None && principals.is_none() {
+    if auth_mode.needs_principals() && principals.is_none() {
         return Err(ConfigError {
             var: "API_KEYS_SECRET_ID",
             message: "is not set, and AUTH_MODE is api_key or iam: set it to the Secrets Manager secret \
                       holding the principals document (or API_KEYS_FILE to a local file), or AUTH_MODE=none \
                       for an unauthenticated local server"
+                .into(),
+        });
+    }
+    let oauth = oauth(env, auth_mode)?;
+    if oauth
+        .as_ref()
+        .is_some_and(|o| o.default_prefix.is_none() && principals.is_none())
+    {
+        return Err(ConfigError {
+            var: "API_KEYS_SECRET_ID",
+            message: "is not set, and AUTH_MODE includes oauth without OAUTH_DEFAULT_PREFIX: no token \
+                      could be let in. Point API_KEYS_SECRET_ID (or API_KEYS_FILE) at a principals document \
+                      with oauth_group / oauth_subject entries, or set OAUTH_DEFAULT_PREFIX=users/{sub}/*"
                 .into(),
         });
     }
@@ -237,7 +253,86 @@ fn auth(env: &Env, mode: RunMode, region: Option<String>) -> Result<AuthSettings
             .parse::<Flag>("ALLOW_UNAUTHENTICATED")?
             .is_some_and(|Flag(on)| on),
         region,
+        oauth,
     })
+}
+
+/// The `OAUTH_*` variables (and `MCP_RESOURCE_URL`): required when `AUTH_MODE` includes oauth,
+/// refused when it does not (settings that are never checked look like protection).
+fn oauth(env: &Env, mode: AuthMode) -> Result<Option<OAuthSettings>, ConfigError> {
+    let issuers = env
+        .list("OAUTH_ISSUER")
+        .iter()
+        .map(|raw| {
+            raw.parse::<IssuerUrl>().map_err(|e| ConfigError {
+                var: "OAUTH_ISSUER",
+                message: e,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !mode.oauth {
+        return match issuers.is_empty() {
+            true => Ok(None),
+            false => Err(ConfigError {
+                var: "OAUTH_ISSUER",
+                message: format!(
+                    "is set, but AUTH_MODE ({mode}) does not include oauth: tokens would never be \
+                     checked. Add it (e.g. AUTH_MODE=api_key,oauth) or unset OAUTH_ISSUER"
+                ),
+            }),
+        };
+    }
+    if issuers.is_empty() {
+        return Err(ConfigError {
+            var: "OAUTH_ISSUER",
+            message: "is not set, and AUTH_MODE includes oauth: set it to your identity provider's issuer \
+                      URL, e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>, \
+                      https://<org>.okta.com/oauth2/default or https://login.microsoftonline.com/<tenant>/v2.0"
+                .into(),
+        });
+    }
+    let defaults = OAuthSettings::for_issuers(issuers);
+    let seconds = |var, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(env.ranged(
+            var,
+            default.as_secs(),
+            1..=86_400,
+        )?))
+    };
+    Ok(Some(OAuthSettings {
+        audiences: env.list("OAUTH_AUDIENCE"),
+        client_ids: env.list("OAUTH_CLIENT_IDS"),
+        // Space- or comma-separated, as scopes are written in tokens and in lists.
+        required_scopes: env
+            .string("OAUTH_REQUIRED_SCOPES")
+            .map(|v| {
+                v.split([' ', ','])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        groups_claim: env
+            .string("OAUTH_GROUPS_CLAIM")
+            .unwrap_or(defaults.groups_claim.clone()),
+        default_prefix: env.parse::<SubjectPrefix>("OAUTH_DEFAULT_PREFIX")?,
+        resource: env.parse::<ResourceUrl>("MCP_RESOURCE_URL")?,
+        jwks_ttl: seconds("OAUTH_JWKS_TTL_SECONDS", defaults.jwks_ttl)?,
+        jwks_min_refresh: seconds("OAUTH_JWKS_MIN_REFRESH_SECONDS", defaults.jwks_min_refresh)?,
+        metadata_proxy: match env.parse::<Flag>("OAUTH_METADATA_PROXY")? {
+            Some(Flag(true)) if defaults.issuers.len() != 1 => {
+                return Err(ConfigError {
+                    var: "OAUTH_METADATA_PROXY",
+                    message: format!(
+                        "is true with {} issuers in OAUTH_ISSUER; it stands in for exactly one",
+                        defaults.issuers.len()
+                    ),
+                });
+            }
+            flag => flag.is_some_and(|Flag(on)| on),
+        },
+        ..defaults
+    }))
 }
 
 fn http(env: &Env, mode: RunMode) -> Result<HttpSettings, ConfigError> {

@@ -168,13 +168,142 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.auth.mode, AuthMode::ApiKey);
+        assert_eq!(c.auth.mode, AuthMode::API_KEY);
         assert_eq!(
             c.auth.principals,
             Some(PrincipalsLocation::Secret(
                 "arn:aws:secretsmanager:x".into()
             ))
         );
+    }
+
+    #[test]
+    fn oauth_settings_are_read_with_their_defaults() {
+        let c = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[
+                ("S3_BUCKET_NAME", "assets"),
+                ("API_KEYS_SECRET_ID", "keys"),
+                ("AUTH_MODE", "api_key,oauth"),
+                (
+                    "OAUTH_ISSUER",
+                    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+                ),
+                ("OAUTH_CLIENT_IDS", "app-1, app-2"),
+                ("OAUTH_REQUIRED_SCOPES", "s3-upload-mcp/upload"),
+                ("OAUTH_GROUPS_CLAIM", "cognito:groups"),
+                ("MCP_RESOURCE_URL", "https://mcp.example.com/mcp"),
+            ],
+        )
+        .unwrap();
+        assert!(c.auth.mode.api_key && c.auth.mode.oauth);
+        let oauth = c.auth.oauth.expect("oauth settings");
+        assert_eq!(
+            oauth.issuers[0].as_str(),
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+        );
+        assert_eq!(oauth.client_ids, ["app-1", "app-2"]);
+        assert_eq!(oauth.required_scopes, ["s3-upload-mcp/upload"]);
+        assert_eq!(oauth.groups_claim, "cognito:groups");
+        assert!(oauth.audiences.is_empty(), "default: the resource URL");
+        assert_eq!(oauth.jwks_ttl, Duration::from_secs(600));
+        assert_eq!(oauth.jwks_min_refresh, Duration::from_secs(30));
+        assert!(!oauth.metadata_proxy);
+        // Without oauth in AUTH_MODE there are no OAuth settings at all.
+        let plain = config(
+            RunMode::Lambda,
+            StoreKind::S3,
+            &[("S3_BUCKET_NAME", "assets"), ("API_KEYS_SECRET_ID", "keys")],
+        )
+        .unwrap();
+        assert!(plain.auth.oauth.is_none());
+    }
+
+    #[test]
+    fn oauth_misconfigurations_name_the_variable_and_the_fix() {
+        let issuer = ("OAUTH_ISSUER", "https://idp.example.com");
+        let keys = ("API_KEYS_FILE", "/keys.json");
+        for (vars, var, hint) in [
+            (
+                vec![("AUTH_MODE", "oauth"), keys],
+                "OAUTH_ISSUER",
+                "is not set",
+            ),
+            (
+                vec![("AUTH_MODE", "api_key"), keys, issuer],
+                "OAUTH_ISSUER",
+                "does not include oauth",
+            ),
+            (
+                vec![
+                    ("AUTH_MODE", "oauth"),
+                    keys,
+                    ("OAUTH_ISSUER", "http://idp.example.com"),
+                ],
+                "OAUTH_ISSUER",
+                "https",
+            ),
+            (
+                vec![("AUTH_MODE", "oauth"), issuer],
+                "API_KEYS_SECRET_ID",
+                "OAUTH_DEFAULT_PREFIX",
+            ),
+            (
+                vec![
+                    ("AUTH_MODE", "oauth"),
+                    issuer,
+                    ("OAUTH_DEFAULT_PREFIX", "users/{sub}*"),
+                ],
+                "OAUTH_DEFAULT_PREFIX",
+                "whole folder",
+            ),
+            (
+                vec![
+                    ("AUTH_MODE", "oauth"),
+                    keys,
+                    (
+                        "OAUTH_ISSUER",
+                        "https://a.example.com,https://b.example.com",
+                    ),
+                    ("OAUTH_METADATA_PROXY", "true"),
+                ],
+                "OAUTH_METADATA_PROXY",
+                "exactly one",
+            ),
+            (
+                vec![
+                    ("AUTH_MODE", "oauth"),
+                    keys,
+                    issuer,
+                    ("OAUTH_JWKS_MIN_REFRESH_SECONDS", "0"),
+                ],
+                "OAUTH_JWKS_MIN_REFRESH_SECONDS",
+                "from 1",
+            ),
+            (
+                vec![("AUTH_MODE", "none,oauth"), keys, issuer],
+                "AUTH_MODE",
+                "cannot be combined",
+            ),
+        ] {
+            let err = config(RunMode::Serve, StoreKind::Embedded, &vars).unwrap_err();
+            let text = err.to_string();
+            assert_eq!(err.var, var, "{vars:?}: {text}");
+            assert!(text.contains(hint), "{vars:?}: {text}");
+        }
+        // A default prefix alone is enough: every signed-in caller gets a folder.
+        let c = config(
+            RunMode::Serve,
+            StoreKind::Embedded,
+            &[
+                ("AUTH_MODE", "oauth"),
+                issuer,
+                ("OAUTH_DEFAULT_PREFIX", "users/{sub}/*"),
+            ],
+        )
+        .unwrap();
+        assert!(c.auth.principals.is_none());
     }
 
     #[test]
@@ -499,7 +628,7 @@ mod tests {
             &[("API_KEYS_FILE", "/k.json")],
         )
         .unwrap();
-        assert_eq!(c.auth.mode, AuthMode::ApiKey);
+        assert_eq!(c.auth.mode, AuthMode::API_KEY);
         let err = refusal(
             RunMode::Serve,
             &[("AUTH_MODE", "none"), ("API_KEYS_FILE", "/k.json")],
@@ -507,7 +636,7 @@ mod tests {
         assert_eq!(err.var, "AUTH_MODE");
         assert!(err.to_string().contains("AUTH_MODE=api_key"), "{err}");
         let c = config(RunMode::Serve, StoreKind::Embedded, &[]).unwrap();
-        assert_eq!(c.auth.mode, AuthMode::None);
+        assert_eq!(c.auth.mode, AuthMode::NONE);
     }
 
     #[test]

@@ -164,6 +164,7 @@ impl McpServer {
         let mut activity = Activity::default();
         let result = work(&principal, &mut activity).await;
         let mut event = AuditEvent::new(tool, &principal.id, &meta, started);
+        event.subject = principal.subject.as_deref();
         event.buckets = activity.buckets;
         event.keys = activity.keys;
         event.bytes_in = activity.bytes_in;

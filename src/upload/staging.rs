@@ -370,10 +370,15 @@ fn marker(bucket: &str, key: String) -> NewObject {
     }
 }
 
-/// The principal's folder name: 64 bits of a hash of its id.
+/// The caller's folder name: 64 bits of a hash of its id, and of its subject when it signed in
+/// with OAuth (members of one group principal do not share tickets).
 fn owner_tag(principal: &Principal) -> String {
-    let digest = Sha256::digest(format!("s3-upload-mcp staging owner\0{}", principal.id));
-    hex::encode(&digest[..8])
+    let mut owner = format!("s3-upload-mcp staging owner\0{}", principal.id);
+    if let Some(subject) = &principal.subject {
+        owner.push_str("\0sub\0");
+        owner.push_str(subject);
+    }
+    hex::encode(&Sha256::digest(owner)[..8])
 }
 
 /// Seconds since 1970, as the token's first eight hex digits (good until 2106).
@@ -401,8 +406,22 @@ mod tests {
     fn principal(id: &str) -> Principal {
         Principal {
             id: id.into(),
+            subject: None,
             policy: Policy::unrestricted(),
         }
+    }
+
+    #[test]
+    fn members_of_one_group_principal_own_separate_staging_folders() {
+        let member = |sub: &str| Principal {
+            subject: Some(sub.into()),
+            ..principal("design-team")
+        };
+        assert_ne!(owner_tag(&member("ann")), owner_tag(&member("bob")));
+        assert_ne!(
+            owner_tag(&member("ann")),
+            owner_tag(&principal("design-team"))
+        );
     }
 
     #[test]
