@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{ACCEPT, TestServer, corpus_base64};
+use common::{ACCEPT, TestServer, corpus_base64, crafted};
 use serde_json::{Value, json};
 
 /// What goes over the wire.
@@ -500,4 +500,188 @@ async fn fuzz_crashes_are_answered_with_tool_errors_and_the_server_survives() {
         .unwrap();
     assert_eq!(health.status(), 200);
     assert!(server.stored_objects("uploads").is_empty());
+}
+
+// Imaging bounds (issue 10): inputs of a few hundred bytes to a few MB that decode, inflate or
+// render into gigabytes. Each is answered with a tool error that names the bound, quickly, the
+// server stays up and the next valid upload still succeeds.
+
+fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
+}
+
+/// Calls upload_image_to_s3 and returns its error text; fails when the call is accepted or takes
+/// longer than `within`.
+async fn refused_with(
+    server: &TestServer,
+    arguments: Value,
+    within: std::time::Duration,
+) -> String {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(within, server.call_tool("upload_image_to_s3", arguments))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {within:?}"));
+    assert_eq!(result["isError"], json!(true), "accepted: {result}");
+    eprintln!("refused in {:?}", started.elapsed());
+    common::result_text(&result)
+}
+
+/// Calls upload_image_to_s3, expects success and returns the stored object's bytes.
+async fn stored_bytes(server: &TestServer, arguments: Value) -> (Value, Vec<u8>) {
+    let result = server.call_tool("upload_image_to_s3", arguments).await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    let outcome = result["structuredContent"].clone();
+    let url = outcome["url"].as_str().expect("a URL").to_owned();
+    let bytes = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    (outcome, bytes.to_vec())
+}
+
+/// After an attack: /healthz answers and a valid upload is stored.
+async fn assert_still_serving(server: &TestServer) {
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("the server is still up");
+    assert_eq!(health.status(), 200);
+    let result = server
+        .call_tool(
+            "upload_image_to_s3",
+            json!({"data": corpus_base64("images/with-alpha.png"), "filename": "after.png"}),
+        )
+        .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn an_animated_webp_whose_frames_exceed_the_pixel_limit_is_refused_before_any_frame_is_decoded()
+ {
+    let server = TestServer::start().await;
+    // The builder makes valid animations: a small one is stored, with every frame.
+    let small = crafted::animated_webp(16, 16, 3);
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(&small), "filename": "ok.webp", "format": "original"}),
+    )
+    .await;
+    assert_eq!(
+        (outcome["width"].clone(), outcome["height"].clone()),
+        (json!(16), json!(16))
+    );
+    // The review's 7000×7000 canvas with 10 frames of 1×1 decoded 2.4 GB; with 30 frames it
+    // aborted under a 4 GB cap.
+    for frames in [10, 30] {
+        let webp = crafted::animated_webp(7000, 7000, frames);
+        assert!(webp.len() < 1300, "{} bytes", webp.len());
+        let error = refused_with(
+            &server,
+            json!({"data": b64(&webp), "filename": "bomb.webp"}),
+            secs(5),
+        )
+        .await;
+        assert!(
+            error.contains("7000×7000")
+                && error.contains(&format!("{frames} frames"))
+                && error.contains("MAX_PIXELS"),
+            "{error}"
+        );
+    }
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn an_animated_gif_whose_frames_exceed_the_pixel_limit_is_refused_before_any_frame_is_decoded()
+ {
+    let server = TestServer::start().await;
+    let small = crafted::animated_gif(16, 16, 3);
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(&small), "filename": "ok.gif", "format": "original"}),
+    )
+    .await;
+    assert_eq!(outcome["format"], "gif");
+    let gif = crafted::animated_gif(7000, 7000, 30);
+    let error = refused_with(
+        &server,
+        json!({"data": b64(&gif), "filename": "bomb.gif"}),
+        secs(5),
+    )
+    .await;
+    assert!(
+        error.contains("7000×7000") && error.contains("30 frames") && error.contains("MAX_PIXELS"),
+        "{error}"
+    );
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_png_whose_iccp_profile_inflates_to_gigabytes_is_refused_without_inflating_it() {
+    let server = TestServer::start().await;
+    // Same builder, empty profile: an ordinary PNG.
+    stored_bytes(
+        &server,
+        json!({"data": b64(&crafted::png_with_iccp_bomb(0)), "filename": "ok.png"}),
+    )
+    .await;
+    // 4.2 GB of zeros in a ~4 MB file: the review measured ~0.9 GB of memory per request.
+    let bomb = crafted::png_with_iccp_bomb(250);
+    assert!(bomb.len() < 5 << 20, "{} bytes", bomb.len());
+    for format in ["auto", "original"] {
+        let error = refused_with(
+            &server,
+            json!({"data": b64(&bomb), "filename": "icc.png", "format": format}),
+            secs(10),
+        )
+        .await;
+        assert!(error.contains("iCCP") && error.contains("4 MiB"), "{error}");
+    }
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn bytes_after_the_image_are_cut_from_the_stored_original() {
+    let server = TestServer::start().await;
+    let trailer = b"<html><script>alert(document.cookie)</script></html>";
+    for name in [
+        "320x240.jpg",
+        "with-alpha.png",
+        "4.webp",
+        "rotating-squares.gif",
+    ] {
+        let mut input = std::fs::read(common::corpus(&format!("images/{name}"))).unwrap();
+        input.extend_from_slice(trailer);
+        let (outcome, stored) = stored_bytes(
+            &server,
+            json!({"data": b64(&input), "filename": name, "format": "original",
+                   "max_width": 0, "max_height": 0}),
+        )
+        .await;
+        assert_eq!(outcome["encoder"], "original-stripped", "{name}: {outcome}");
+        assert!(
+            !contains(&stored, b"<script"),
+            "{name}: the trailer was stored"
+        );
+        image::load_from_memory(&stored).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // A JPEG with an HDR gain map: the secondary image after the EOI is cut, and so is the MPF
+    // segment that pointed at it.
+    let gain_map = std::fs::read(common::corpus("images/gain-map.jpg")).unwrap();
+    let (_, stored) = stored_bytes(
+        &server,
+        json!({"data": b64(&gain_map), "filename": "hdr.jpg", "format": "original",
+               "max_width": 0, "max_height": 0}),
+    )
+    .await;
+    assert!(stored.ends_with(&[0xFF, 0xD9]));
+    assert!(
+        !contains(&stored, b"MPF\0") && !contains(&stored, b"hdrgm"),
+        "gain map kept"
+    );
+    assert!(
+        gain_map.len() - stored.len() > 31_000,
+        "{} bytes",
+        stored.len()
+    );
 }

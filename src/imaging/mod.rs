@@ -3,6 +3,7 @@
 
 mod animated;
 mod color;
+mod container;
 mod decode;
 mod encode;
 mod error;
@@ -244,6 +245,7 @@ pub fn process_probed(
 
 fn run(input: &[u8], probe: &Probe, opts: &ProcessOptions) -> Result<Processed, ImagingError> {
     let start = Instant::now();
+    container::check_metadata(input, probe.kind)?;
     let mut out = match probe.kind {
         ImageKind::Svg => svg::process(input, opts)?,
         ImageKind::Avif => return Err(ImagingError::avif_unsupported()),

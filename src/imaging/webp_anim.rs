@@ -1,12 +1,108 @@
-//! Animated WebP encoding through libwebp's `WebPAnimEncoder`, the one place with `unsafe`.
-//! Called directly (not through the `webp` crate's wrapper) so the closing timestamp is the end
-//! of the last frame: the wrapper passes 0, and libwebp then replaces the last frame's duration
-//! with the average.
+//! Animated WebP through libwebp's `WebPAnimDecoder` and `WebPAnimEncoder`, the one place with
+//! `unsafe`. Called directly, not through the `webp` crate's wrappers: its decoder decodes every
+//! frame before the caller can count them (and loops forever on a frame that fails to decode),
+//! and its encoder passes 0 as the closing timestamp, so libwebp replaces the last frame's
+//! duration with the average.
 
 use libwebp_sys as sys;
 use webp::WebPConfig;
 
 use super::ImagingError;
+
+/// An animation as libwebp composites it: full-canvas RGBA frames.
+pub(crate) struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    /// 0 = forever.
+    pub loop_count: u32,
+    /// (RGBA pixels, width × height × 4 bytes; time the frame ends, in ms from the start)
+    pub frames: Vec<(Vec<u8>, i32)>,
+}
+
+/// Owns a `WebPAnimDecoder` and frees it exactly once.
+struct DecoderHandle(*mut sys::WebPAnimDecoder);
+
+impl Drop for DecoderHandle {
+    fn drop(&mut self) {
+        // SAFETY: created by WebPAnimDecoderNewInternal (checked non-null), deleted only here.
+        unsafe { sys::WebPAnimDecoderDelete(self.0) }
+    }
+}
+
+/// Decodes an animated WebP. `admit(width, height, frames)` sees the canvas size and the frame
+/// count libwebp's demuxer read from the container, before any frame is decoded, and may refuse.
+pub(crate) fn decode(
+    input: &[u8],
+    admit: impl FnOnce(u32, u32, u32) -> Result<(), ImagingError>,
+) -> Result<Decoded, ImagingError> {
+    let corrupt = |what: &str| ImagingError::Corrupt {
+        detail: format!("animated WebP: {what}"),
+    };
+    // SAFETY: plain libwebp C API use. The options are initialised by their Init function; the
+    // decoder reads `input` through a WebPData that borrows it for the decoder's lifetime (the
+    // handle is dropped before this function returns); GetNext hands out a pointer to the
+    // decoder's own canvas of canvas_width × canvas_height × 4 bytes (RGBA mode), valid until the
+    // next call, which is copied at once.
+    unsafe {
+        let mut options: sys::WebPAnimDecoderOptions = std::mem::zeroed();
+        if sys::WebPAnimDecoderOptionsInitInternal(&mut options, sys::WebPGetDemuxABIVersion()) == 0
+        {
+            return Err(ImagingError::encode(
+                "animated webp",
+                "decoder options init",
+            ));
+        }
+        options.color_mode = sys::WEBP_CSP_MODE::MODE_RGBA;
+        options.use_threads = 0;
+        let data = sys::WebPData {
+            bytes: input.as_ptr(),
+            size: input.len(),
+        };
+        let decoder = DecoderHandle(sys::WebPAnimDecoderNewInternal(
+            &data,
+            &options,
+            sys::WebPGetDemuxABIVersion(),
+        ));
+        if decoder.0.is_null() {
+            return Err(corrupt("the container could not be read"));
+        }
+        let mut info: sys::WebPAnimInfo = std::mem::zeroed();
+        if sys::WebPAnimDecoderGetInfo(decoder.0, &mut info) == 0 {
+            return Err(corrupt("the container could not be read"));
+        }
+        let (width, height) = (info.canvas_width, info.canvas_height);
+        admit(width, height, info.frame_count)?;
+        let frame_bytes = (width as usize)
+            .checked_mul(height as usize)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| corrupt("canvas size"))?;
+        let mut frames = Vec::with_capacity(info.frame_count as usize);
+        while sys::WebPAnimDecoderHasMoreFrames(decoder.0) != 0 {
+            let mut buf: *mut u8 = std::ptr::null_mut();
+            let mut timestamp: std::ffi::c_int = 0;
+            // A frame that fails to decode stays "next": stop instead of retrying it forever.
+            if sys::WebPAnimDecoderGetNext(decoder.0, &mut buf, &mut timestamp) == 0
+                || buf.is_null()
+            {
+                return Err(corrupt(&format!(
+                    "frame {} of {} could not be decoded",
+                    frames.len() + 1,
+                    info.frame_count
+                )));
+            }
+            frames.push((
+                std::slice::from_raw_parts(buf, frame_bytes).to_vec(),
+                timestamp,
+            ));
+        }
+        Ok(Decoded {
+            width,
+            height,
+            loop_count: info.loop_count,
+            frames,
+        })
+    }
+}
 
 /// Owns a `WebPAnimEncoder` and frees it exactly once.
 struct Encoder(*mut sys::WebPAnimEncoder);

@@ -15,6 +15,7 @@ use s3_upload_mcp::telemetry::AuditSink;
 use s3_upload_mcp::upload::Uploader;
 use serde_json::{Value, json};
 
+pub mod crafted;
 pub mod fault;
 
 pub const ACCEPT: &str = "application/json, text/event-stream";
