@@ -262,7 +262,7 @@ pub(crate) fn process(
     // Variants are encoded like the main output; a stripped original's are re-encoded in kind.
     let variant_target = written_as.unwrap_or(AnimOut::same_as(probe));
     let mut variants = Vec::new();
-    for (vw, vh) in resize::variant_sizes(anim.width, anim.height, &opts.widths) {
+    for (vw, vh) in resize::variant_sizes(anim.width, anim.height, w, &opts.widths) {
         let t = Instant::now();
         let v = anim.resized(vw, vh)?;
         timings.resize_ms += ms(t);
