@@ -28,7 +28,12 @@ struct Animation {
 }
 
 /// Composited frames cost width × height × 4 bytes each; cap their sum at `max_pixels` pixels.
-fn check_frames(w: u32, h: u32, frames: usize, limits: &Limits) -> Result<(), ImagingError> {
+pub(crate) fn check_frames(
+    w: u32,
+    h: u32,
+    frames: usize,
+    limits: &Limits,
+) -> Result<(), ImagingError> {
     check_pixels(w, h, limits)?;
     let total = u64::from(w) * u64::from(h) * frames as u64;
     if total > limits.max_pixels {

@@ -255,6 +255,15 @@ impl<'a> Job<'a> {
         let input = input.into();
         validate(&input, &opts)?;
         let probe = probe(&input)?;
+        // The header's size, before the job asks the decode budget for it (the decoders check
+        // again, against what they actually read).
+        if let Some((w, h)) = probe.dimensions {
+            if probe.is_animated() {
+                animated::check_frames(w, h, probe.frames as usize, &opts.limits)?;
+            } else {
+                decode::check_pixels(w, h, &opts.limits)?;
+            }
+        }
         container::check_metadata(&input, probe.kind)?;
         let svg = match probe.kind {
             ImageKind::Svg => Some(svg::prepare(&input, &opts)?),

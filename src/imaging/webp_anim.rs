@@ -194,3 +194,74 @@ pub(crate) fn encode(
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut out = id.to_vec();
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(payload);
+        if payload.len() % 2 == 1 {
+            out.push(0);
+        }
+        out
+    }
+
+    /// A `side`×`side` canvas with one ANMF frame of 1×1 per entry of `frames` (its VP8L data).
+    fn animation(side: u32, frames: &[&[u8]]) -> Vec<u8> {
+        let le24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+        let mut vp8x = vec![0x02, 0, 0, 0];
+        vp8x.extend(le24(side - 1));
+        vp8x.extend(le24(side - 1));
+        let mut body = b"WEBP".to_vec();
+        body.extend(chunk(b"VP8X", &vp8x));
+        body.extend(chunk(b"ANIM", &[0; 6]));
+        for vp8l in frames {
+            let mut anmf = [0, 0, 0, 0, 100]
+                .iter()
+                .flat_map(|v| le24(*v))
+                .collect::<Vec<_>>();
+            anmf.push(0);
+            anmf.extend(chunk(b"VP8L", vp8l));
+            body.extend(chunk(b"ANMF", &anmf));
+        }
+        let mut riff = b"RIFF".to_vec();
+        riff.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        riff.extend(body);
+        riff
+    }
+
+    /// A lossless 1×1 pixel (single-symbol prefix codes: the pixel takes no bits).
+    const PIXEL: &[u8] = &[0x2F, 0, 0, 0, 0, 0x88, 0x88, 0x08];
+
+    #[test]
+    fn the_canvas_and_frame_count_are_admitted_before_any_frame_is_decoded() {
+        let input = animation(7000, &[PIXEL; 10]);
+        let mut seen = None;
+        let err = decode(&input, |w, h, frames| {
+            seen = Some((w, h, frames));
+            Err(ImagingError::DecodeLimit("refused".into()))
+        })
+        .err()
+        .expect("refused");
+        assert_eq!(err.kind(), "decode_limit");
+        assert_eq!(seen, Some((7000, 7000, 10)));
+        let decoded = decode(&animation(4, &[PIXEL; 3]), |_, _, _| Ok(())).unwrap();
+        assert_eq!(
+            (decoded.width, decoded.height, decoded.frames.len()),
+            (4, 4, 3)
+        );
+        assert!(decoded.frames.iter().all(|(px, _)| px.len() == 4 * 4 * 4));
+    }
+
+    #[test]
+    fn a_frame_that_fails_to_decode_ends_decoding_instead_of_being_retried() {
+        let broken: &[u8] = &[0x2F, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF];
+        let input = animation(4, &[PIXEL, broken, PIXEL]);
+        let err = decode(&input, |_, _, _| Ok(())).err().expect("an error");
+        assert_eq!(err.kind(), "corrupt_image", "{err}");
+        assert!(err.to_string().contains("frame 2 of 3"), "{err}");
+    }
+}

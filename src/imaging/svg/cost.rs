@@ -48,9 +48,9 @@ pub(super) fn of(tree: &usvg::Tree, width: u32, height: u32) -> Cost {
     let canvas_pixels = u64::from(width) * u64::from(height);
     let inner = canvas.map_or(Cost::default(), |c| nodes(tree.root(), ts, c, max_bbox(c)));
     Cost {
-        // The pixmap itself, then (after rendering) the straight-alpha copy and the encoder's
-        // buffers: about two more canvases.
-        peak_pixels: canvas_pixels + inner.peak_pixels.max(2 * canvas_pixels),
+        // Decoded pixels, as a raster's are counted: the encoder's buffers are not (the
+        // same for every format, they scale with the output).
+        peak_pixels: canvas_pixels + inner.peak_pixels,
         work: inner.work.saturating_add(CANVAS_WORK * canvas_pixels),
     }
 }

@@ -214,7 +214,8 @@ impl Writer<'_> {
             if !attribute_is_safe(local, attr.value()) {
                 continue;
             }
-            if local.eq_ignore_ascii_case("href") && is_data_uri(attr.value()) {
+            let link = local.eq_ignore_ascii_case("href") || local.eq_ignore_ascii_case("src");
+            if link && is_data_uri(attr.value()) {
                 // An embedded image too large to decode refuses the document: dropping it
                 // would store something other than what was sent.
                 embedded::check_href(attr.value(), self.limits)?;
