@@ -869,3 +869,28 @@ async fn css_escapes_and_fetching_functions_do_not_survive_in_a_stored_svg() {
     assert!(!stored.contains("evil"), "{stored}");
     assert!(stored.contains("circle { fill: teal }"), "{stored}");
 }
+
+#[tokio::test]
+async fn an_svg_whose_references_multiply_is_refused_before_usvg_follows_them() {
+    let server = TestServer::start().await;
+    // 18 KB: 28 s of CPU before (one more level: about an hour), stored or rendered alike.
+    let bomb = crafted::svg_pattern_expansion(4);
+    assert!(bomb.len() < 20_000);
+    for rasterize in [false, true] {
+        let error = refused_with(
+            &server,
+            json!({"data": b64(bomb.as_bytes()), "filename": "p.svg", "rasterize": rasterize}),
+            secs(5),
+        )
+        .await;
+        assert!(error.contains("references are followed"), "{error}");
+    }
+    // Two levels are an ordinary document.
+    stored_bytes(
+        &server,
+        json!({"data": b64(crafted::svg_pattern_expansion(2).as_bytes()), "filename": "ok.svg",
+               "rasterize": true}),
+    )
+    .await;
+    assert_still_serving(&server).await;
+}

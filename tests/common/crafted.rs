@@ -160,3 +160,24 @@ pub fn png_with_iccp_bomb(blocks: usize) -> Vec<u8> {
     png_chunk(&mut png, b"IEND", &[]);
     png
 }
+
+/// Patterns painting with patterns: `levels` levels of 100 rects each painted with the level
+/// below. About 18 KB for 4 levels, which usvg expanded into 10^8 conversions.
+pub fn svg_pattern_expansion(levels: u32) -> String {
+    let mut defs = r#"<pattern id="p0" width="4" height="4" patternUnits="userSpaceOnUse"><rect width="1" height="1"/></pattern>"#.to_string();
+    for level in 1..=levels {
+        let rects = format!(
+            r#"<rect width="4" height="4" fill="url(#p{})"/>"#,
+            level - 1
+        )
+        .repeat(100);
+        defs.push_str(&format!(
+            r#"<pattern id="p{level}" width="4" height="4" patternUnits="userSpaceOnUse">{rects}</pattern>"#
+        ));
+    }
+    svg(
+        64,
+        64,
+        &format!(r#"<defs>{defs}</defs><rect width="64" height="64" fill="url(#p{levels})"/>"#),
+    )
+}

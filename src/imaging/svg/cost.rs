@@ -39,20 +39,30 @@ const SEGMENT_WORK: u64 = 20;
 const DASH_WORK: u64 = 50;
 /// tiny-skia gives up dashing a path past this many dashes (Skia's `MAX_DASH_COUNT`).
 const MAX_DASHES: f64 = 1_000_000.0;
+/// Elements one render may draw, counting every re-draw: a pattern's content once per path
+/// painted with it, a clip path's or mask's once per group using it. usvg caps a document at
+/// a million elements, but references multiply (a pattern of patterns of patterns); resvg
+/// would walk every one, and so would this model.
+pub(super) const MAX_DRAWS: u64 = 4_000_000;
 
-/// The cost of rendering `tree` into a `width`×`height` pixmap (scaled from its own size).
-pub(super) fn of(tree: &usvg::Tree, width: u32, height: u32) -> Cost {
+/// The cost of rendering `tree` into a `width`×`height` pixmap (scaled from its own size), or
+/// `None` when it would draw more than `MAX_DRAWS` elements.
+pub(super) fn of(tree: &usvg::Tree, width: u32, height: u32) -> Option<Cost> {
     let size = tree.size();
     let ts = Transform::from_scale(width as f32 / size.width(), height as f32 / size.height());
     let canvas = Rect::from_xywh(0.0, 0.0, width as f32, height as f32);
     let canvas_pixels = u64::from(width) * u64::from(height);
-    let inner = canvas.map_or(Cost::default(), |c| nodes(tree.root(), ts, c, max_bbox(c)));
-    Cost {
+    let mut walker = Walker { draws: 0 };
+    let inner = match canvas {
+        Some(c) => walker.nodes(tree.root(), ts, c, max_bbox(c)),
+        None => Cost::default(),
+    };
+    (walker.draws <= MAX_DRAWS).then(|| Cost {
         // Decoded pixels, as a raster's are counted: the encoder's buffers are not (the
         // same for every format, they scale with the output).
         peak_pixels: canvas_pixels + inner.peak_pixels,
         work: inner.work.saturating_add(CANVAS_WORK * canvas_pixels),
-    }
+    })
 }
 
 /// resvg clips layers to 5×5 canvases around the canvas (its `max_filter_bbox`).
@@ -75,210 +85,266 @@ fn area(rect: Option<Rect>, ts: Transform, target: Rect) -> u64 {
         })
 }
 
-/// Children of `group` drawn one after the other onto `target`: work adds up, the peak is the
-/// largest any one of them needs on top of what is already held.
-fn nodes(group: &Group, ts: Transform, target: Rect, limit: Rect) -> Cost {
-    let mut total = Cost::default();
-    for node in group.children() {
-        let c = node_cost(node, ts, target, limit);
-        total.work = total.work.saturating_add(c.work);
-        total.peak_pixels = total.peak_pixels.max(c.peak_pixels);
-    }
-    total
+/// Walks the tree as resvg would render it, counting what it draws.
+struct Walker {
+    draws: u64,
 }
 
-fn node_cost(node: &Node, ts: Transform, target: Rect, limit: Rect) -> Cost {
-    match node {
-        Node::Group(group) => group_cost(group, ts, target, limit),
-        Node::Path(path) => path_cost(path, ts, target, limit),
-        Node::Image(image) => image_cost(image, ts, target, limit),
-        Node::Text(text) => nodes(text.flattened(), ts, target, limit),
-    }
-}
-
-fn group_cost(group: &Group, ts: Transform, target: Rect, limit: Rect) -> Cost {
-    let ts = ts.pre_concat(group.transform());
-    if !group.should_isolate() {
-        return nodes(group, ts, target, limit);
-    }
-    // The layer: the group's layer bounding box, clipped to 5×5 canvases.
-    let Some(layer) = group
-        .layer_bounding_box()
-        .to_rect()
-        .transform(ts)
-        .and_then(|r| r.intersect(&limit))
-    else {
-        return Cost::default();
-    };
-    let layer_pixels = area(Some(layer), Transform::identity(), layer);
-    let children = nodes(group, ts, layer, limit);
-
-    let mut after = Cost::default(); // filters, clip and mask run after the children, in turn
-    for f in group.filters() {
-        let c = filter_cost(f, ts, layer);
-        after.work = after.work.saturating_add(c.work);
-        after.peak_pixels = after.peak_pixels.max(c.peak_pixels);
-    }
-    if let Some(clip) = group.clip_path() {
-        let c = clip_cost(clip, ts, layer, limit);
-        after.work = after.work.saturating_add(c.work);
-        after.peak_pixels = after.peak_pixels.max(c.peak_pixels);
-    }
-    if let Some(mask) = group.mask() {
-        let c = mask_cost(mask, ts, layer, limit);
-        after.work = after.work.saturating_add(c.work);
-        after.peak_pixels = after.peak_pixels.max(c.peak_pixels);
-    }
-    Cost {
-        peak_pixels: layer_pixels.saturating_add(children.peak_pixels.max(after.peak_pixels)),
-        work: children
-            .work
-            .saturating_add(after.work)
-            .saturating_add(LAYER_WORK * layer_pixels),
-    }
-}
-
-/// A clip path renders into a layer-sized pixmap, turned into a mask; nested clips repeat it.
-fn clip_cost(clip: &usvg::ClipPath, ts: Transform, layer: Rect, limit: Rect) -> Cost {
-    let pixels = area(Some(layer), Transform::identity(), layer);
-    let content = nodes(clip.root(), ts.pre_concat(clip.transform()), layer, limit);
-    let nested = clip
-        .clip_path()
-        .map_or(Cost::default(), |c| clip_cost(c, ts, layer, limit));
-    Cost {
-        peak_pixels: 2 * pixels + content.peak_pixels.max(nested.peak_pixels),
-        work: (LAYER_WORK * pixels).saturating_add(content.work.saturating_add(nested.work)),
-    }
-}
-
-/// A mask renders into a layer-sized pixmap plus an alpha mask; nested masks repeat it.
-fn mask_cost(mask: &usvg::Mask, ts: Transform, layer: Rect, limit: Rect) -> Cost {
-    let pixels = area(Some(layer), Transform::identity(), layer);
-    let content = nodes(mask.root(), ts, layer, limit);
-    let nested = mask
-        .mask()
-        .map_or(Cost::default(), |m| mask_cost(m, ts, layer, limit));
-    Cost {
-        peak_pixels: 2 * pixels + content.peak_pixels.max(nested.peak_pixels),
-        work: (LAYER_WORK * pixels).saturating_add(content.work.saturating_add(nested.work)),
-    }
-}
-
-/// A filter crops its region from the layer and keeps one region-sized result per primitive
-/// until it ends, plus the working copies of the one running.
-fn filter_cost(f: &filter::Filter, ts: Transform, layer: Rect) -> Cost {
-    let region_rect = f
-        .rect()
-        .to_rect()
-        .transform(ts)
-        .and_then(|r| r.intersect(&layer));
-    let Some(region_rect) = region_rect else {
-        return Cost::default();
-    };
-    let region = area(Some(region_rect), Transform::identity(), region_rect);
-    let (sx, sy) = ts.get_scale();
-    let mut work: u64 = 0;
-    let mut extra_peak: u64 = 0;
-    for primitive in f.primitives() {
-        let per_pixel = match primitive.kind() {
-            filter::Kind::Turbulence(t) => TURBULENCE_OCTAVE_WORK
-                .saturating_mul(u64::from(t.num_octaves()).max(1))
-                .saturating_add(SIMPLE_PRIMITIVE_WORK),
-            filter::Kind::Morphology(m) => {
-                // Every output pixel visits its whole (2rx+1)×(2ry+1) window.
-                let w = region_rect.width().ceil() as f64;
-                let h = region_rect.height().ceil() as f64;
-                let rx = (f64::from(m.radius_x().get() * sx)).round().clamp(0.0, w);
-                let ry = (f64::from(m.radius_y().get() * sy)).round().clamp(0.0, h);
-                let window = (2.0 * rx + 1.0) * (2.0 * ry + 1.0) * 2.0;
-                (window.min(u64::MAX as f64) as u64).saturating_add(SIMPLE_PRIMITIVE_WORK)
+impl Walker {
+    /// Children of `group` drawn one after the other onto `target`: work adds up, the peak is the
+    /// largest any one of them needs on top of what is already held.
+    fn nodes(&mut self, group: &Group, ts: Transform, target: Rect, limit: Rect) -> Cost {
+        let mut total = Cost::default();
+        for node in group.children() {
+            self.draws += 1;
+            if self.draws > MAX_DRAWS {
+                break; // priced out: `of` refuses it, the rest need not be walked
             }
-            filter::Kind::ConvolveMatrix(c) => {
-                let cells = u64::from(c.matrix().columns()) * u64::from(c.matrix().rows());
-                cells
-                    .saturating_mul(CONVOLVE_CELL_WORK)
-                    .saturating_add(SIMPLE_PRIMITIVE_WORK)
-            }
-            filter::Kind::GaussianBlur(_) | filter::Kind::DropShadow(_) => BLUR_WORK,
-            filter::Kind::DiffuseLighting(_) | filter::Kind::SpecularLighting(_) => LIGHTING_WORK,
-            filter::Kind::Image(image) => {
-                let content = nodes(image.root(), ts, region_rect, region_rect);
-                work = work.saturating_add(content.work);
-                extra_peak = extra_peak.max(content.peak_pixels);
-                SIMPLE_PRIMITIVE_WORK
-            }
-            _ => SIMPLE_PRIMITIVE_WORK,
+            let c = self.node_cost(node, ts, target, limit);
+            total.work = total.work.saturating_add(c.work);
+            total.peak_pixels = total.peak_pixels.max(c.peak_pixels);
+        }
+        total
+    }
+
+    fn node_cost(&mut self, node: &Node, ts: Transform, target: Rect, limit: Rect) -> Cost {
+        match node {
+            Node::Group(group) => self.group_cost(group, ts, target, limit),
+            Node::Path(path) => self.path_cost(path, ts, target, limit),
+            Node::Image(image) => self.image_cost(image, ts, target, limit),
+            Node::Text(text) => self.nodes(text.flattened(), ts, target, limit),
+        }
+    }
+
+    fn group_cost(&mut self, group: &Group, ts: Transform, target: Rect, limit: Rect) -> Cost {
+        let ts = ts.pre_concat(group.transform());
+        if !group.should_isolate() {
+            return self.nodes(group, ts, target, limit);
+        }
+        // The layer: the group's layer bounding box, clipped to 5×5 canvases.
+        let Some(layer) = group
+            .layer_bounding_box()
+            .to_rect()
+            .transform(ts)
+            .and_then(|r| r.intersect(&limit))
+        else {
+            return Cost::default();
         };
-        work = work.saturating_add(per_pixel.saturating_mul(region));
-    }
-    let primitives = f.primitives().len() as u64;
-    Cost {
-        // The cropped source, one result per primitive, and a working copy.
-        peak_pixels: region
-            .saturating_mul(primitives + 2)
-            .saturating_add(extra_peak),
-        work,
-    }
-}
+        let layer_pixels = area(Some(layer), Transform::identity(), layer);
+        let children = self.nodes(group, ts, layer, limit);
 
-fn path_cost(path: &usvg::Path, ts: Transform, target: Rect, limit: Rect) -> Cost {
-    if !path.is_visible() {
-        return Cost::default();
+        let mut after = Cost::default(); // filters, clip and mask run after the children, in turn
+        for f in group.filters() {
+            let c = self.filter_cost(f, ts, layer);
+            after.work = after.work.saturating_add(c.work);
+            after.peak_pixels = after.peak_pixels.max(c.peak_pixels);
+        }
+        if let Some(clip) = group.clip_path() {
+            let c = self.clip_cost(clip, ts, layer, limit);
+            after.work = after.work.saturating_add(c.work);
+            after.peak_pixels = after.peak_pixels.max(c.peak_pixels);
+        }
+        if let Some(mask) = group.mask() {
+            let c = self.mask_cost(mask, ts, layer, limit);
+            after.work = after.work.saturating_add(c.work);
+            after.peak_pixels = after.peak_pixels.max(c.peak_pixels);
+        }
+        Cost {
+            peak_pixels: layer_pixels.saturating_add(children.peak_pixels.max(after.peak_pixels)),
+            work: children
+                .work
+                .saturating_add(after.work)
+                .saturating_add(LAYER_WORK * layer_pixels),
+        }
     }
-    let segments = path.data().len() as u64;
-    let mut cost = Cost {
-        peak_pixels: 0,
-        work: segments.saturating_mul(SEGMENT_WORK),
-    };
-    if let Some(fill) = path.fill() {
+
+    /// A clip path renders into a layer-sized pixmap, turned into a mask; nested clips repeat it.
+    fn clip_cost(
+        &mut self,
+        clip: &usvg::ClipPath,
+        ts: Transform,
+        layer: Rect,
+        limit: Rect,
+    ) -> Cost {
+        let pixels = area(Some(layer), Transform::identity(), layer);
+        let content = self.nodes(clip.root(), ts.pre_concat(clip.transform()), layer, limit);
+        let nested = clip
+            .clip_path()
+            .map_or(Cost::default(), |c| self.clip_cost(c, ts, layer, limit));
+        Cost {
+            peak_pixels: 2 * pixels + content.peak_pixels.max(nested.peak_pixels),
+            work: (LAYER_WORK * pixels).saturating_add(content.work.saturating_add(nested.work)),
+        }
+    }
+
+    /// A mask renders into a layer-sized pixmap plus an alpha mask; nested masks repeat it.
+    fn mask_cost(&mut self, mask: &usvg::Mask, ts: Transform, layer: Rect, limit: Rect) -> Cost {
+        let pixels = area(Some(layer), Transform::identity(), layer);
+        let content = self.nodes(mask.root(), ts, layer, limit);
+        let nested = mask
+            .mask()
+            .map_or(Cost::default(), |m| self.mask_cost(m, ts, layer, limit));
+        Cost {
+            peak_pixels: 2 * pixels + content.peak_pixels.max(nested.peak_pixels),
+            work: (LAYER_WORK * pixels).saturating_add(content.work.saturating_add(nested.work)),
+        }
+    }
+
+    /// A filter crops its region from the layer and keeps one region-sized result per primitive
+    /// until it ends, plus the working copies of the one running.
+    fn filter_cost(&mut self, f: &filter::Filter, ts: Transform, layer: Rect) -> Cost {
+        let region_rect = f
+            .rect()
+            .to_rect()
+            .transform(ts)
+            .and_then(|r| r.intersect(&layer));
+        let Some(region_rect) = region_rect else {
+            return Cost::default();
+        };
+        let region = area(Some(region_rect), Transform::identity(), region_rect);
+        let (sx, sy) = ts.get_scale();
+        let mut work: u64 = 0;
+        let mut extra_peak: u64 = 0;
+        for primitive in f.primitives() {
+            let per_pixel = match primitive.kind() {
+                filter::Kind::Turbulence(t) => TURBULENCE_OCTAVE_WORK
+                    .saturating_mul(u64::from(t.num_octaves()).max(1))
+                    .saturating_add(SIMPLE_PRIMITIVE_WORK),
+                filter::Kind::Morphology(m) => {
+                    // Every output pixel visits its whole (2rx+1)×(2ry+1) window.
+                    let w = region_rect.width().ceil() as f64;
+                    let h = region_rect.height().ceil() as f64;
+                    let rx = (f64::from(m.radius_x().get() * sx)).round().clamp(0.0, w);
+                    let ry = (f64::from(m.radius_y().get() * sy)).round().clamp(0.0, h);
+                    let window = (2.0 * rx + 1.0) * (2.0 * ry + 1.0) * 2.0;
+                    (window.min(u64::MAX as f64) as u64).saturating_add(SIMPLE_PRIMITIVE_WORK)
+                }
+                filter::Kind::ConvolveMatrix(c) => {
+                    let cells = u64::from(c.matrix().columns()) * u64::from(c.matrix().rows());
+                    cells
+                        .saturating_mul(CONVOLVE_CELL_WORK)
+                        .saturating_add(SIMPLE_PRIMITIVE_WORK)
+                }
+                filter::Kind::GaussianBlur(_) | filter::Kind::DropShadow(_) => BLUR_WORK,
+                filter::Kind::DiffuseLighting(_) | filter::Kind::SpecularLighting(_) => {
+                    LIGHTING_WORK
+                }
+                filter::Kind::Image(image) => {
+                    let content = self.nodes(image.root(), ts, region_rect, region_rect);
+                    work = work.saturating_add(content.work);
+                    extra_peak = extra_peak.max(content.peak_pixels);
+                    SIMPLE_PRIMITIVE_WORK
+                }
+                _ => SIMPLE_PRIMITIVE_WORK,
+            };
+            work = work.saturating_add(per_pixel.saturating_mul(region));
+        }
+        let primitives = f.primitives().len() as u64;
+        Cost {
+            // The cropped source, one result per primitive, and a working copy.
+            peak_pixels: region
+                .saturating_mul(primitives + 2)
+                .saturating_add(extra_peak),
+            work,
+        }
+    }
+
+    fn path_cost(&mut self, path: &usvg::Path, ts: Transform, target: Rect, limit: Rect) -> Cost {
+        if !path.is_visible() {
+            return Cost::default();
+        }
+        let segments = path.data().len() as u64;
+        let mut cost = Cost {
+            peak_pixels: 0,
+            work: segments.saturating_mul(SEGMENT_WORK),
+        };
+        if let Some(fill) = path.fill() {
+            cost.work = cost
+                .work
+                .saturating_add(area(Some(path.bounding_box()), ts, target));
+            self.add_paint(&mut cost, fill.paint(), ts, limit);
+        }
+        if let Some(stroke) = path.stroke() {
+            cost.work =
+                cost.work
+                    .saturating_add(area(Some(path.stroke_bounding_box()), ts, target));
+            if let Some(dashes) = stroke.dasharray() {
+                let interval: f32 = dashes.iter().sum();
+                if interval > 0.0 {
+                    let count = f64::from(path_length(path.data()))
+                        * (dashes.len() / 2).max(1) as f64
+                        / f64::from(interval);
+                    cost.work = cost
+                        .work
+                        .saturating_add((count.min(MAX_DASHES) as u64).saturating_mul(DASH_WORK));
+                }
+            }
+            self.add_paint(&mut cost, stroke.paint(), ts, limit);
+        }
+        cost
+    }
+
+    /// A pattern renders its tile (at the drawing's scale) into a pixmap of the tile's own size,
+    /// once for every path painted with it.
+    fn add_paint(&mut self, cost: &mut Cost, paint: &Paint, ts: Transform, limit: Rect) {
+        let Paint::Pattern(pattern) = paint else {
+            return;
+        };
+        let (sx, sy) = ts.pre_concat(pattern.transform()).get_scale();
+        let rect = pattern.rect();
+        let (w, h) = (
+            f64::from(rect.width() * sx).round(),
+            f64::from(rect.height() * sy).round(),
+        );
+        let tile_pixels = (w.max(0.0) * h.max(0.0)).min(u64::MAX as f64) as u64;
+        let content = match Rect::from_xywh(0.0, 0.0, w as f32, h as f32) {
+            Some(tile) => self.nodes(pattern.root(), Transform::from_scale(sx, sy), tile, limit),
+            None => Cost::default(),
+        };
+        cost.peak_pixels = cost
+            .peak_pixels
+            .max(tile_pixels.saturating_add(content.peak_pixels));
         cost.work = cost
             .work
-            .saturating_add(area(Some(path.bounding_box()), ts, target));
-        add_paint(&mut cost, fill.paint(), ts, limit);
+            .saturating_add(tile_pixels)
+            .saturating_add(content.work);
     }
-    if let Some(stroke) = path.stroke() {
-        cost.work = cost
-            .work
-            .saturating_add(area(Some(path.stroke_bounding_box()), ts, target));
-        if let Some(dashes) = stroke.dasharray() {
-            let interval: f32 = dashes.iter().sum();
-            if interval > 0.0 {
-                let count = f64::from(path_length(path.data())) * (dashes.len() / 2).max(1) as f64
-                    / f64::from(interval);
-                cost.work = cost
-                    .work
-                    .saturating_add((count.min(MAX_DASHES) as u64).saturating_mul(DASH_WORK));
+
+    /// An embedded raster is decoded whole every time it is drawn (the sanitizer has already
+    /// refused any above the pixel limit); a nested SVG renders into a canvas-sized pixmap.
+    fn image_cost(
+        &mut self,
+        image: &usvg::Image,
+        ts: Transform,
+        target: Rect,
+        limit: Rect,
+    ) -> Cost {
+        if !image.is_visible() {
+            return Cost::default();
+        }
+        let drawn = area(Some(image.bounding_box()), ts, target);
+        match image.kind() {
+            usvg::ImageKind::SVG(tree) => {
+                let pixels = area(Some(target), Transform::identity(), target);
+                let inner = self.nodes(tree.root(), ts, target, limit);
+                Cost {
+                    peak_pixels: pixels.saturating_add(inner.peak_pixels),
+                    work: inner.work.saturating_add(2 * pixels),
+                }
+            }
+            usvg::ImageKind::JPEG(data)
+            | usvg::ImageKind::PNG(data)
+            | usvg::ImageKind::GIF(data)
+            | usvg::ImageKind::WEBP(data) => {
+                let decoded = super::embedded::decoded_pixels(data);
+                Cost {
+                    // The decoder's buffer and the premultiplied pixmap made from it.
+                    peak_pixels: decoded.saturating_mul(2),
+                    work: decoded.saturating_mul(4).saturating_add(drawn),
+                }
             }
         }
-        add_paint(&mut cost, stroke.paint(), ts, limit);
     }
-    cost
-}
-
-/// A pattern renders its tile (at the drawing's scale) into a pixmap of the tile's own size,
-/// once for every path painted with it.
-fn add_paint(cost: &mut Cost, paint: &Paint, ts: Transform, limit: Rect) {
-    let Paint::Pattern(pattern) = paint else {
-        return;
-    };
-    let (sx, sy) = ts.pre_concat(pattern.transform()).get_scale();
-    let rect = pattern.rect();
-    let (w, h) = (
-        f64::from(rect.width() * sx).round(),
-        f64::from(rect.height() * sy).round(),
-    );
-    let tile_pixels = (w.max(0.0) * h.max(0.0)).min(u64::MAX as f64) as u64;
-    let content = match Rect::from_xywh(0.0, 0.0, w as f32, h as f32) {
-        Some(tile) => nodes(pattern.root(), Transform::from_scale(sx, sy), tile, limit),
-        None => Cost::default(),
-    };
-    cost.peak_pixels = cost
-        .peak_pixels
-        .max(tile_pixels.saturating_add(content.peak_pixels));
-    cost.work = cost
-        .work
-        .saturating_add(tile_pixels)
-        .saturating_add(content.work);
 }
 
 /// Length of the path's control polygon: at least the curve's length, cheap to compute.
@@ -293,34 +359,4 @@ fn path_length(path: &resvg::tiny_skia::Path) -> f32 {
         last = Some(*p);
     }
     length
-}
-
-/// An embedded raster is decoded whole every time it is drawn (the sanitizer has already
-/// refused any above the pixel limit); a nested SVG renders into a canvas-sized pixmap.
-fn image_cost(image: &usvg::Image, ts: Transform, target: Rect, limit: Rect) -> Cost {
-    if !image.is_visible() {
-        return Cost::default();
-    }
-    let drawn = area(Some(image.bounding_box()), ts, target);
-    match image.kind() {
-        usvg::ImageKind::SVG(tree) => {
-            let pixels = area(Some(target), Transform::identity(), target);
-            let inner = nodes(tree.root(), ts, target, limit);
-            Cost {
-                peak_pixels: pixels.saturating_add(inner.peak_pixels),
-                work: inner.work.saturating_add(2 * pixels),
-            }
-        }
-        usvg::ImageKind::JPEG(data)
-        | usvg::ImageKind::PNG(data)
-        | usvg::ImageKind::GIF(data)
-        | usvg::ImageKind::WEBP(data) => {
-            let decoded = super::embedded::decoded_pixels(data);
-            Cost {
-                // The decoder's buffer and the premultiplied pixmap made from it.
-                peak_pixels: decoded.saturating_mul(2),
-                work: decoded.saturating_mul(4).saturating_add(drawn),
-            }
-        }
-    }
 }

@@ -5,6 +5,7 @@
 mod cost;
 mod css;
 mod embedded;
+mod expansion;
 mod sanitize;
 
 use std::time::Instant;
@@ -81,7 +82,12 @@ pub(crate) fn prepare(input: &[u8], opts: &ProcessOptions) -> Result<Prepared, I
     let mut peak_pixels = 0u64;
     let mut work = 0u64;
     for &(w, h) in &renders {
-        let cost = cost::of(&tree, w, h);
+        let cost = cost::of(&tree, w, h).ok_or_else(|| {
+            ImagingError::RenderLimit(format!(
+                "rendering this SVG would draw more than {} elements: its patterns, clip paths or masks are drawn again for every use, and they use each other; flatten or simplify them",
+                cost::MAX_DRAWS
+            ))
+        })?;
         if cost.peak_pixels > opts.limits.max_pixels {
             return Err(ImagingError::RenderLimit(format!(
                 "rendering this SVG at {w}×{h} would hold about {:.1} MP of pixel buffers (canvas, group layers, masks, filter results, embedded images); the limit is {:.0} MP (MAX_PIXELS); pass a smaller max_width/max_height, or simplify its filters, masks and group opacity",
@@ -312,6 +318,31 @@ mod tests {
         );
         // The canvas, the decoded image and the pixmap made from it.
         assert!(peak(&embedded) >= 1_000_000 + 2 * 9_000_000);
+    }
+
+    #[test]
+    fn patterns_of_patterns_are_refused_before_usvg_expands_them() {
+        // Each level paints 100 rects with the level below: 100^4 draws at the top.
+        let mut defs = r#"<pattern id="p0" width="4" height="4" patternUnits="userSpaceOnUse"><rect width="1" height="1"/></pattern>"#.to_string();
+        for level in 1..=4 {
+            let rects = format!(
+                r#"<rect width="4" height="4" fill="url(#p{})"/>"#,
+                level - 1
+            )
+            .repeat(100);
+            defs.push_str(&format!(
+                r#"<pattern id="p{level}" width="4" height="4" patternUnits="userSpaceOnUse">{rects}</pattern>"#
+            ));
+        }
+        let doc = svg(
+            64,
+            &format!(r#"<defs>{defs}</defs><rect width="64" height="64" fill="url(#p4)"/>"#),
+        );
+        let started = Instant::now();
+        let err = prepare(doc.as_bytes(), &options(0, vec![])).unwrap_err();
+        assert_eq!(err.kind(), "svg_refused");
+        assert!(err.to_string().contains("patterns"), "{err}");
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use roxmltree::{Document, Node, NodeType, ParsingOptions};
 
 use super::super::{ImagingError, Limits};
-use super::{css, embedded};
+use super::{css, embedded, expansion};
 
 const SVG_NS: &str = "http://www.w3.org/2000/svg";
 const XLINK_NS: &str = "http://www.w3.org/1999/xlink";
@@ -103,6 +103,7 @@ pub(crate) fn sanitize(input: &[u8], limits: &Limits) -> Result<String, ImagingE
             "the root element is not <svg xmlns=\"http://www.w3.org/2000/svg\">".into(),
         ));
     }
+    expansion::check(&doc)?;
     let mut writer = Writer {
         out: String::with_capacity(text.len().min(limits.max_input_bytes)),
         uses_xlink: false,
