@@ -134,17 +134,8 @@ fn webp_frames(input: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::webp_anim::tests::chunk;
     use super::*;
-
-    fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut out = id.to_vec();
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(payload);
-        if payload.len() % 2 == 1 {
-            out.push(0);
-        }
-        out
-    }
 
     #[test]
     fn gif_frames_are_all_counted() {

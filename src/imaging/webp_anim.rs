@@ -196,10 +196,11 @@ pub(crate) fn encode(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    /// A RIFF chunk: fourcc, little-endian size, payload padded to an even length.
+    pub(in super::super) fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
         let mut out = id.to_vec();
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         out.extend_from_slice(payload);

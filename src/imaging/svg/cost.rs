@@ -166,28 +166,20 @@ impl Walker {
         layer: Rect,
         limit: Rect,
     ) -> Cost {
-        let pixels = area(Some(layer), Transform::identity(), layer);
         let content = self.nodes(clip.root(), ts.pre_concat(clip.transform()), layer, limit);
         let nested = clip
             .clip_path()
             .map_or(Cost::default(), |c| self.clip_cost(c, ts, layer, limit));
-        Cost {
-            peak_pixels: 2 * pixels + content.peak_pixels.max(nested.peak_pixels),
-            work: (LAYER_WORK * pixels).saturating_add(content.work.saturating_add(nested.work)),
-        }
+        masked(layer, content, nested)
     }
 
     /// A mask renders into a layer-sized pixmap plus an alpha mask; nested masks repeat it.
     fn mask_cost(&mut self, mask: &usvg::Mask, ts: Transform, layer: Rect, limit: Rect) -> Cost {
-        let pixels = area(Some(layer), Transform::identity(), layer);
         let content = self.nodes(mask.root(), ts, layer, limit);
         let nested = mask
             .mask()
             .map_or(Cost::default(), |m| self.mask_cost(m, ts, layer, limit));
-        Cost {
-            peak_pixels: 2 * pixels + content.peak_pixels.max(nested.peak_pixels),
-            work: (LAYER_WORK * pixels).saturating_add(content.work.saturating_add(nested.work)),
-        }
+        masked(layer, content, nested)
     }
 
     /// A filter crops its region from the layer and keeps one region-sized result per primitive
@@ -344,6 +336,16 @@ impl Walker {
                 }
             }
         }
+    }
+}
+
+/// A clip or mask over `layer`: a layer-sized pixmap and the mask made from it, held while its
+/// content renders and then while any nested clip or mask does.
+fn masked(layer: Rect, content: Cost, nested: Cost) -> Cost {
+    let pixels = area(Some(layer), Transform::identity(), layer);
+    Cost {
+        peak_pixels: 2 * pixels + content.peak_pixels.max(nested.peak_pixels),
+        work: (LAYER_WORK * pixels).saturating_add(content.work.saturating_add(nested.work)),
     }
 }
 
