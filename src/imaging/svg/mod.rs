@@ -1,4 +1,4 @@
-//! SVG: sanitized and checked (sanitize.rs, css.rs, embedded.rs), parsed by usvg, then stored
+//! SVG: sanitized and checked (sanitize.rs, css.rs, embedded.rs, expansion.rs), parsed by usvg, then stored
 //! as the clean document or rendered by resvg. Every render's size and cost (cost.rs) is decided
 //! and bounded before the first one starts: resvg cannot be interrupted once it runs.
 
@@ -37,7 +37,7 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// Pixels the largest render holds at once (canvas, layers, filter results, embedded
-    /// images, encoder); 0 when the sanitized SVG is stored without rendering.
+    /// images); 0 when the sanitized SVG is stored without rendering.
     pub fn peak_pixels(&self) -> u64 {
         self.peak_pixels
     }
