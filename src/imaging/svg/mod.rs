@@ -1,6 +1,7 @@
-//! SVG: sanitized and checked (sanitize.rs, css.rs, embedded.rs, expansion.rs), parsed by usvg, then stored
-//! as the clean document or rendered by resvg. Every render's size and cost (cost.rs) is decided
-//! and bounded before the first one starts: resvg cannot be interrupted once it runs.
+//! SVG: sanitized and checked (sanitize.rs, css.rs, embedded.rs, expansion.rs), parsed by usvg,
+//! then stored as the clean document or rendered by resvg. Every render's size and cost
+//! (cost.rs) is decided and bounded before the first one starts: resvg cannot be interrupted
+//! once it runs.
 
 mod cost;
 mod css;
