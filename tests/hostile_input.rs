@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{ACCEPT, TestServer, corpus_base64};
+use common::{ACCEPT, TestServer, corpus_base64, crafted};
 use serde_json::{Value, json};
 
 /// What goes over the wire.
@@ -500,4 +500,397 @@ async fn fuzz_crashes_are_answered_with_tool_errors_and_the_server_survives() {
         .unwrap();
     assert_eq!(health.status(), 200);
     assert!(server.stored_objects("uploads").is_empty());
+}
+
+// Imaging bounds (issue 10): inputs of a few hundred bytes to a few MB that decode, inflate or
+// render into gigabytes. Each is answered with a tool error that names the bound, quickly, the
+// server stays up and the next valid upload still succeeds.
+
+fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
+}
+
+/// Calls upload_image_to_s3 and returns its error text; fails when the call is accepted or takes
+/// longer than `within`.
+async fn refused_with(
+    server: &TestServer,
+    arguments: Value,
+    within: std::time::Duration,
+) -> String {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(within, server.call_tool("upload_image_to_s3", arguments))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {within:?}"));
+    assert_eq!(result["isError"], json!(true), "accepted: {result}");
+    eprintln!("refused in {:?}", started.elapsed());
+    common::result_text(&result)
+}
+
+/// Calls upload_image_to_s3, expects success and returns the stored object's bytes.
+async fn stored_bytes(server: &TestServer, arguments: Value) -> (Value, Vec<u8>) {
+    let result = server.call_tool("upload_image_to_s3", arguments).await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+    let outcome = result["structuredContent"].clone();
+    let url = outcome["url"].as_str().expect("a URL").to_owned();
+    let bytes = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    (outcome, bytes.to_vec())
+}
+
+/// After an attack: /healthz answers and a valid upload is stored.
+async fn assert_still_serving(server: &TestServer) {
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("the server is still up");
+    assert_eq!(health.status(), 200);
+    let result = server
+        .call_tool(
+            "upload_image_to_s3",
+            json!({"data": corpus_base64("images/with-alpha.png"), "filename": "after.png"}),
+        )
+        .await;
+    assert_ne!(result["isError"], json!(true), "{result}");
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn an_animated_webp_whose_frames_exceed_the_pixel_limit_is_refused_before_any_frame_is_decoded()
+ {
+    let server = TestServer::start().await;
+    // The builder makes valid animations: a small one is stored, with every frame.
+    let small = crafted::animated_webp(16, 16, 3);
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(&small), "filename": "ok.webp", "format": "original"}),
+    )
+    .await;
+    assert_eq!(
+        (outcome["width"].clone(), outcome["height"].clone()),
+        (json!(16), json!(16))
+    );
+    // The review's 7000×7000 canvas with 10 frames of 1×1 decoded 2.4 GB; with 30 frames it
+    // aborted under a 4 GB cap.
+    for frames in [10, 30] {
+        let webp = crafted::animated_webp(7000, 7000, frames);
+        assert!(webp.len() < 1300, "{} bytes", webp.len());
+        let error = refused_with(
+            &server,
+            json!({"data": b64(&webp), "filename": "bomb.webp"}),
+            secs(5),
+        )
+        .await;
+        assert!(
+            error.contains("7000×7000")
+                && error.contains(&format!("{frames} frames"))
+                && error.contains("MAX_PIXELS"),
+            "{error}"
+        );
+    }
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn an_animated_gif_whose_frames_exceed_the_pixel_limit_is_refused_before_any_frame_is_decoded()
+ {
+    let server = TestServer::start().await;
+    let small = crafted::animated_gif(16, 16, 3);
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(&small), "filename": "ok.gif", "format": "original"}),
+    )
+    .await;
+    assert_eq!(outcome["format"], "gif");
+    let gif = crafted::animated_gif(7000, 7000, 30);
+    let error = refused_with(
+        &server,
+        json!({"data": b64(&gif), "filename": "bomb.gif"}),
+        secs(5),
+    )
+    .await;
+    assert!(
+        error.contains("7000×7000") && error.contains("30 frames") && error.contains("MAX_PIXELS"),
+        "{error}"
+    );
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_png_whose_iccp_profile_inflates_to_gigabytes_is_refused_without_inflating_it() {
+    let server = TestServer::start().await;
+    // Same builder, empty profile: an ordinary PNG.
+    stored_bytes(
+        &server,
+        json!({"data": b64(&crafted::png_with_iccp_bomb(0)), "filename": "ok.png"}),
+    )
+    .await;
+    // 4.2 GB of zeros in a ~4 MB file: the review measured ~0.9 GB of memory per request.
+    let bomb = crafted::png_with_iccp_bomb(250);
+    assert!(bomb.len() < 5 << 20, "{} bytes", bomb.len());
+    for format in ["auto", "original"] {
+        let error = refused_with(
+            &server,
+            json!({"data": b64(&bomb), "filename": "icc.png", "format": format}),
+            secs(10),
+        )
+        .await;
+        assert!(error.contains("iCCP") && error.contains("4 MiB"), "{error}");
+    }
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn bytes_after_the_image_are_cut_from_the_stored_original() {
+    let server = TestServer::start().await;
+    let trailer = b"<html><script>alert(document.cookie)</script></html>";
+    for name in [
+        "320x240.jpg",
+        "with-alpha.png",
+        "4.webp",
+        "rotating-squares.gif",
+    ] {
+        let mut input = std::fs::read(common::corpus(&format!("images/{name}"))).unwrap();
+        input.extend_from_slice(trailer);
+        let (outcome, stored) = stored_bytes(
+            &server,
+            json!({"data": b64(&input), "filename": name, "format": "original",
+                   "max_width": 0, "max_height": 0}),
+        )
+        .await;
+        assert_eq!(outcome["encoder"], "original-stripped", "{name}: {outcome}");
+        assert!(
+            !contains(&stored, b"<script"),
+            "{name}: the trailer was stored"
+        );
+        image::load_from_memory(&stored).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // A JPEG with an HDR gain map: the secondary image after the EOI is cut, and so is the MPF
+    // segment that pointed at it.
+    let gain_map = std::fs::read(common::corpus("images/gain-map.jpg")).unwrap();
+    let (_, stored) = stored_bytes(
+        &server,
+        json!({"data": b64(&gain_map), "filename": "hdr.jpg", "format": "original",
+               "max_width": 0, "max_height": 0}),
+    )
+    .await;
+    assert!(stored.ends_with(&[0xFF, 0xD9]));
+    assert!(
+        !contains(&stored, b"MPF\0") && !contains(&stored, b"hdrgm"),
+        "gain map kept"
+    );
+    assert!(
+        gain_map.len() - stored.len() > 31_000,
+        "{} bytes",
+        stored.len()
+    );
+}
+
+#[tokio::test]
+async fn a_crafted_svg_with_an_embedded_png_bomb_is_refused_and_the_server_stays_up() {
+    let server = TestServer::start().await;
+    // The review's 696 KB SVG: the 65536×65536 PNG as a data: URI. Rendering it aborted on a
+    // 12 GB allocation; stored as SVG, it bombed every browser that showed it.
+    let bomb = std::fs::read(common::corpus("bad/65536-uint32-limit.png")).unwrap();
+    let svg = crafted::svg_embedding("image/png", &bomb);
+    let data = b64(bomb.as_slice());
+    let variants = [
+        svg.clone(),
+        // The declared type does not matter, nor where the data: URI sits.
+        crafted::svg_embedding("image/jpeg", &bomb),
+        svg.replace(
+            "<image ",
+            r#"<image xmlns:xlink="http://www.w3.org/1999/xlink" "#,
+        )
+        .replace(" href=", " xlink:href="),
+        crafted::svg(
+            100,
+            100,
+            &format!(
+                r#"<filter id="f"><feImage href="data:image/png;base64,{data}"/></filter><rect width="100" height="100" filter="url(#f)"/>"#
+            ),
+        ),
+    ];
+    for (i, doc) in variants.iter().enumerate() {
+        for rasterize in [true, false] {
+            let error = refused_with(
+                &server,
+                json!({"data": b64(doc.as_bytes()), "filename": "bomb.svg", "rasterize": rasterize}),
+                secs(10),
+            )
+            .await;
+            assert!(
+                error.contains("65536×65536") && error.contains("MAX_PIXELS"),
+                "variant {i}, rasterize {rasterize}: {error}"
+            );
+        }
+    }
+    assert!(server.stored_objects("uploads").is_empty());
+    // An embedded image within the limits is kept and drawn.
+    let small = std::fs::read(common::corpus("images/with-alpha.png")).unwrap();
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(crafted::svg_embedding("image/png", &small).as_bytes()),
+               "filename": "ok.svg", "rasterize": true}),
+    )
+    .await;
+    assert_eq!(outcome["format"], "webp");
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn an_svg_with_an_internal_dtd_subset_is_refused_before_any_entity_expands() {
+    let server = TestServer::start().await;
+    // A 1 MB entity used 1000 times: a 1 GB document once expanded (17 s, 2.4 GB in the
+    // review; 3000 uses aborted).
+    let bomb = crafted::svg_internal_entity(1 << 20, 1000);
+    for rasterize in [false, true] {
+        let error = refused_with(
+            &server,
+            json!({"data": b64(bomb.as_bytes()), "filename": "dtd.svg", "rasterize": rasterize}),
+            secs(5),
+        )
+        .await;
+        assert!(error.contains("internal DTD subset"), "{error}");
+    }
+    // The stock SVG 1.1 DOCTYPE, without a subset, is fine.
+    let stock = r#"<?xml version="1.0"?><!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>"#;
+    let (_, stored) = stored_bytes(
+        &server,
+        json!({"data": b64(stock.as_bytes()), "filename": "stock.svg"}),
+    )
+    .await;
+    assert!(!contains(&stored, b"DOCTYPE"));
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn svg_renders_are_refused_before_they_exceed_the_pixel_or_work_bounds() {
+    let server = TestServer::start().await;
+    // The review's filter bomb at 8192² with no box: 54 s of CPU and 1.2 GB. Refused at once:
+    // 8192² alone is more than MAX_PIXELS.
+    let turbulence = crafted::svg_turbulence(8192);
+    assert!(turbulence.len() < 300);
+    let error = refused_with(
+        &server,
+        json!({"data": b64(turbulence.as_bytes()), "filename": "t.svg", "rasterize": true,
+               "max_width": 0, "max_height": 0}),
+        secs(5),
+    )
+    .await;
+    assert!(
+        error.contains("8192×8192") && error.contains("MAX_PIXELS"),
+        "{error}"
+    );
+    // Smaller, its buffers fit the pixel limit; ten octaves of noise over them do not fit the
+    // work bound.
+    let error = refused_with(
+        &server,
+        json!({"data": b64(turbulence.as_bytes()), "filename": "t.svg", "rasterize": true,
+               "max_width": 2048, "max_height": 2048}),
+        secs(5),
+    )
+    .await;
+    assert!(error.contains("numOctaves"), "{error}");
+    // feMorphology visits its whole window per pixel: 10^12 operations, hours of CPU before.
+    let morphology = crafted::svg(
+        1000,
+        1000,
+        r#"<filter id="f"><feMorphology radius="500"/></filter><rect width="1000" height="1000" filter="url(#f)"/>"#,
+    );
+    let error = refused_with(
+        &server,
+        json!({"data": b64(morphology.as_bytes()), "filename": "m.svg", "rasterize": true}),
+        secs(5),
+    )
+    .await;
+    assert!(error.contains("pixel operations"), "{error}");
+    // An 8192² SVG without costly filters renders within the default box, at 1080×1080.
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(crafted::svg(8192, 8192, r#"<rect width="100%" height="100%" fill="teal"/>"#).as_bytes()),
+               "filename": "big.svg", "rasterize": true}),
+    )
+    .await;
+    assert_eq!(
+        (outcome["width"].clone(), outcome["height"].clone()),
+        (json!(1080), json!(1080))
+    );
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn svg_variant_widths_at_or_above_the_output_are_not_rendered() {
+    let server = TestServer::start().await;
+    // widths [8192, 8191, …] on a 100×100 SVG rendered eight huge images, then dropped them
+    // (47 s, 1.1 GB before).
+    let svg = crafted::svg(100, 100, r#"<rect width="100" height="100" fill="teal"/>"#);
+    let widths: Vec<u32> = (8185..=8192).rev().collect();
+    let started = std::time::Instant::now();
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(svg.as_bytes()), "filename": "w.svg", "rasterize": true,
+               "widths": widths}),
+    )
+    .await;
+    assert!(started.elapsed() < secs(5), "{:?}", started.elapsed());
+    assert_eq!(outcome["width"], 100);
+    assert_eq!(outcome["variants"], json!([]));
+    // Narrower widths still are.
+    let (outcome, _) = stored_bytes(
+        &server,
+        json!({"data": b64(svg.as_bytes()), "filename": "w.svg", "rasterize": true,
+               "widths": [50, 8192]}),
+    )
+    .await;
+    let widths: Vec<&Value> = outcome["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["width"])
+        .collect();
+    assert_eq!(widths, [&json!(50)]);
+}
+
+#[tokio::test]
+async fn css_escapes_and_fetching_functions_do_not_survive_in_a_stored_svg() {
+    let server = TestServer::start().await;
+    let svg = crafted::svg(
+        10,
+        10,
+        r#"<style>@\69mport "https://evil.example/a.css"; rect { fill: u\72l(https://evil.example/u) }</style><style>rect { background: image-set("https://evil.example/i.png" 1x) }</style><style>circle { fill: teal }</style><rect width="10" height="10" style="fill: u\72l(https://evil.example/s)"/><circle r="3"/>"#,
+    );
+    let (_, stored) = stored_bytes(
+        &server,
+        json!({"data": b64(svg.as_bytes()), "filename": "css.svg"}),
+    )
+    .await;
+    let stored = String::from_utf8(stored).unwrap();
+    assert!(!stored.contains("evil"), "{stored}");
+    assert!(stored.contains("circle { fill: teal }"), "{stored}");
+}
+
+#[tokio::test]
+async fn an_svg_whose_references_multiply_is_refused_before_usvg_follows_them() {
+    let server = TestServer::start().await;
+    // 18 KB: 28 s of CPU before (one more level: about an hour), stored or rendered alike.
+    let bomb = crafted::svg_pattern_expansion(4);
+    assert!(bomb.len() < 20_000);
+    for rasterize in [false, true] {
+        let error = refused_with(
+            &server,
+            json!({"data": b64(bomb.as_bytes()), "filename": "p.svg", "rasterize": rasterize}),
+            secs(5),
+        )
+        .await;
+        assert!(error.contains("references are followed"), "{error}");
+    }
+    // Two levels are an ordinary document.
+    stored_bytes(
+        &server,
+        json!({"data": b64(crafted::svg_pattern_expansion(2).as_bytes()), "filename": "ok.svg",
+               "rasterize": true}),
+    )
+    .await;
+    assert_still_serving(&server).await;
 }

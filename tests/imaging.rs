@@ -334,15 +334,17 @@ fn large_photo_is_resized_into_the_default_box() {
 }
 
 #[test]
-fn variants_have_the_asked_widths_and_never_exceed_the_source() {
+fn variants_have_the_asked_widths_and_none_is_as_wide_as_the_main_image() {
     let o = ProcessOptions {
         widths: vec![640, 320, 5000],
         ..opts(OutputFormat::Webp)
     };
     let p = run("images/flowers.jpeg", &o);
     let src = image::load_from_memory(&read("images/flowers.jpeg")).unwrap();
+    assert_eq!(p.width, src.width());
+    // 5000 would be the main image again: not rendered (publish stores only narrower ones).
     let widths: Vec<u32> = p.variants.iter().map(|v| v.width).collect();
-    assert_eq!(widths, vec![320, 640, src.width()]);
+    assert_eq!(widths, vec![320, 640]);
     for v in &p.variants {
         let img = image::load_from_memory(&v.bytes).unwrap();
         assert_eq!((img.width(), img.height()), (v.width, v.height));
@@ -571,17 +573,24 @@ fn lucide_icons_survive_sanitizing_with_their_paths() {
 
 #[test]
 fn svg_rasterizes_to_webp_or_png_at_the_requested_width() {
+    // struct-image-04-t.svg is 480×360 (its viewBox; width and height are 100%).
     let o = ProcessOptions {
         rasterize: true,
         format: OutputFormat::Png,
-        widths: vec![96],
+        widths: vec![96, 480, 960],
         ..Default::default()
     };
-    let p = run("images/lucide-anchor.svg", &o);
+    let p = run("images/struct-image-04-t.svg", &o);
     assert_eq!(p.kind, ImageKind::Png);
     let img = decode(&p);
     assert_eq!(img.dimensions(), (p.width, p.height));
-    assert_eq!(p.variants.len(), 1);
+    // 480 and 960 would be the main image again (or wider): never rendered.
+    assert_eq!(
+        p.variants.len(),
+        1,
+        "{:?}",
+        p.variants.iter().map(|v| v.width).collect::<Vec<_>>()
+    );
     let v = image::load_from_memory(&p.variants[0].bytes).unwrap();
     assert_eq!(v.width(), 96);
     // Something was drawn.
@@ -594,6 +603,30 @@ fn svg_rasterizes_to_webp_or_png_at_the_requested_width() {
         run("images/struct-image-04-t.svg", &o).kind,
         ImageKind::Webp
     );
+}
+
+#[test]
+fn embedded_images_within_the_limits_are_still_drawn() {
+    // struct-image-04-t.svg embeds a JPEG (upper right) and a PNG (lower right), 240×150 each,
+    // as data: URIs; both pass the checks and are rendered.
+    let p = run(
+        "images/struct-image-04-t.svg",
+        &ProcessOptions {
+            rasterize: true,
+            format: OutputFormat::Png,
+            ..Default::default()
+        },
+    );
+    let img = decode(&p).to_rgba8();
+    assert_eq!((img.width(), img.height()), (480, 360));
+    for (x0, y0) in [(240, 0), (240, 150)] {
+        let colours: std::collections::HashSet<[u8; 4]> = (0..150)
+            .flat_map(|y| (0..240).map(move |x| (x0 + x, y0 + y)))
+            .step_by(97)
+            .map(|(x, y)| img.get_pixel(x, y).0)
+            .collect();
+        assert!(colours.len() > 10, "the image at {x0},{y0} was not drawn");
+    }
 }
 
 #[test]

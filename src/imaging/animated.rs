@@ -1,13 +1,13 @@
 //! Animated GIF/WebP: frames are composited, resized together and kept animated (animated WebP
 //! or the stripped original); never flattened to one frame.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::time::Instant;
 
 use fast_image_resize::PixelType;
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
 use image::{AnimationDecoder, Delay, ImageDecoder, RgbaImage};
-use webp::BitstreamFeatures;
 
 use super::decode::{check_pixels, image_limits};
 use super::encode::webp_config;
@@ -17,6 +17,7 @@ use super::{
 };
 
 /// Composited full-canvas RGBA frames.
+#[derive(Clone)]
 struct Animation {
     width: u32,
     height: u32,
@@ -27,7 +28,12 @@ struct Animation {
 }
 
 /// Composited frames cost width × height × 4 bytes each; cap their sum at `max_pixels` pixels.
-fn check_frames(w: u32, h: u32, frames: usize, limits: &Limits) -> Result<(), ImagingError> {
+pub(crate) fn check_frames(
+    w: u32,
+    h: u32,
+    frames: usize,
+    limits: &Limits,
+) -> Result<(), ImagingError> {
     check_pixels(w, h, limits)?;
     let total = u64::from(w) * u64::from(h) * frames as u64;
     if total > limits.max_pixels {
@@ -61,6 +67,12 @@ fn decode_gif(input: &[u8], probe: &Probe, limits: &Limits) -> Result<Animation,
     let mut frames = Vec::with_capacity(count);
     for frame in dec.into_frames() {
         let frame = frame.map_err(|e| ImagingError::from_image("GIF", e))?;
+        if frames.len() == count {
+            // More frames than the probe counted: the admission check no longer holds.
+            return Err(ImagingError::Corrupt {
+                detail: format!("GIF: more frames than the {count} its blocks announce"),
+            });
+        }
         let (n, d) = frame.delay().numer_denom_ms();
         // Browsers play GIF delays under 20 ms as 100 ms; keep what viewers actually saw.
         let delay = match n / d.max(1) {
@@ -77,66 +89,48 @@ fn decode_gif(input: &[u8], probe: &Probe, limits: &Limits) -> Result<Animation,
     })
 }
 
+/// libwebp reads the canvas size and frame count from the container; both are checked before
+/// a single frame is decoded (each decoded frame is a full canvas).
 fn decode_webp(input: &[u8], limits: &Limits) -> Result<Animation, ImagingError> {
-    let features = BitstreamFeatures::new(input).ok_or_else(|| ImagingError::Corrupt {
-        detail: "WebP header could not be read".into(),
+    let decoded = webp_anim::decode(input, |w, h, frames| {
+        check_frames(w, h, frames as usize, limits)
     })?;
-    check_pixels(features.width(), features.height(), limits)?;
-    let anim = webp::AnimDecoder::new(input)
-        .decode()
-        .map_err(|e| ImagingError::Corrupt {
-            detail: format!("animated WebP: {e}"),
-        })?;
-    let all = anim.get_frames(0..anim.len()).unwrap_or_default();
-    let (w, h) = all
-        .first()
-        .map(|f| (f.width(), f.height()))
-        .unwrap_or((features.width(), features.height()));
-    check_frames(w, h, all.len(), limits)?;
     let mut prev_end = 0;
-    let mut frames = Vec::with_capacity(all.len());
-    for f in &all {
+    let mut frames = Vec::with_capacity(decoded.frames.len());
+    for (rgba, end) in decoded.frames {
         // libwebp reports each frame's end time; durations are the differences.
-        let end = f.get_time_ms();
-        let rgba = match f.get_layout() {
-            webp::PixelLayout::Rgba => f.get_image().to_vec(),
-            webp::PixelLayout::Rgb => f
-                .get_image()
-                .chunks_exact(3)
-                .flat_map(|p| [p[0], p[1], p[2], 255])
-                .collect(),
-        };
         frames.push((rgba, u32::try_from(end - prev_end).unwrap_or(0)));
         prev_end = end;
     }
     Ok(Animation {
-        width: w,
-        height: h,
+        width: decoded.width,
+        height: decoded.height,
         frames,
-        loop_count: anim.loop_count,
+        loop_count: decoded.loop_count,
     })
 }
 
 impl Animation {
-    fn resized(&self, w: u32, h: u32) -> Result<Animation, ImagingError> {
+    /// Every frame at `w`×`h`; borrowed when that is the size already (frames are the bulk of
+    /// an animation's memory: a copy would double it).
+    fn resized(&self, w: u32, h: u32) -> Result<Cow<'_, Animation>, ImagingError> {
+        if (w, h) == (self.width, self.height) {
+            return Ok(Cow::Borrowed(self));
+        }
         let frames = self
             .frames
             .iter()
             .map(|(px, d)| {
-                let px = if (w, h) == (self.width, self.height) {
-                    px.clone()
-                } else {
-                    resize::resize_raw(px, self.width, self.height, PixelType::U8x4, w, h)?
-                };
+                let px = resize::resize_raw(px, self.width, self.height, PixelType::U8x4, w, h)?;
                 Ok((px, *d))
             })
             .collect::<Result<_, ImagingError>>()?;
-        Ok(Animation {
+        Ok(Cow::Owned(Animation {
             width: w,
             height: h,
             frames,
             loop_count: self.loop_count,
-        })
+        }))
     }
 
     fn encode_webp(&self, lossless: bool, quality: Quality) -> Result<Vec<u8>, ImagingError> {
@@ -273,7 +267,7 @@ pub(crate) fn process(
     // Variants are encoded like the main output; a stripped original's are re-encoded in kind.
     let variant_target = written_as.unwrap_or(AnimOut::same_as(probe));
     let mut variants = Vec::new();
-    for (vw, vh) in resize::variant_sizes(anim.width, anim.height, &opts.widths) {
+    for (vw, vh) in resize::variant_sizes(anim.width, anim.height, w, &opts.widths) {
         let t = Instant::now();
         let v = anim.resized(vw, vh)?;
         timings.resize_ms += ms(t);

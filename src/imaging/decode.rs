@@ -6,7 +6,7 @@ use std::io::Cursor;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
-use super::{ImageKind, ImagingError, Limits, color, resize};
+use super::{ImageKind, ImagingError, Limits, color, container, resize};
 
 /// A decoded still image, not yet oriented (orientation is applied after the resize, on the
 /// smaller image, with the fit box computed on the oriented dimensions: same result, less work).
@@ -169,37 +169,14 @@ pub(crate) fn is_flat(image: &DynamicImage) -> bool {
 }
 
 /// zune-jpeg (in lenient mode) fills a truncated scan with grey and reports success, so check
-/// that an end-of-image marker follows the first scan before decoding.
+/// that the image reaches its end-of-image marker before decoding.
 pub(crate) fn jpeg_is_complete(input: &[u8]) -> Result<(), ImagingError> {
-    let truncated = || ImagingError::Corrupt {
-        detail: "the JPEG ends before its end-of-image marker: the file is truncated".into(),
-    };
-    let mut i = 2;
-    let sos = loop {
-        while i < input.len() && input[i] == 0xFF && input.get(i + 1) == Some(&0xFF) {
-            i += 1; // fill bytes
-        }
-        if i + 4 > input.len() {
-            return Err(truncated());
-        }
-        if input[i] != 0xFF {
-            return Err(ImagingError::Corrupt {
-                detail: format!("JPEG marker expected at byte {i}"),
-            });
-        }
-        let marker = input[i + 1];
-        if marker == 0xDA {
-            break i;
-        }
-        if marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
-            i += 2;
-            continue;
-        }
-        let len = usize::from(u16::from_be_bytes([input[i + 2], input[i + 3]]));
-        i += 2 + len;
-    };
-    let has_eoi = input[sos..].windows(2).any(|w| w == [0xFF, 0xD9]);
-    if has_eoi { Ok(()) } else { Err(truncated()) }
+    match container::jpeg_end(input) {
+        Some(_) => Ok(()),
+        None => Err(ImagingError::Corrupt {
+            detail: "the JPEG ends before its end-of-image marker: the file is truncated".into(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +193,9 @@ mod tests {
         let err = jpeg_is_complete(&complete[..14]).unwrap_err();
         assert!(err.to_string().contains("truncated"));
         assert!(jpeg_is_complete(&complete[..6]).is_err());
+        // An EOI inside an APPn segment (an EXIF thumbnail's) does not end the image.
+        let thumbnail_only = [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x04, 0xFF, 0xD9, 0xFF, 0xDA];
+        assert!(jpeg_is_complete(&thumbnail_only).is_err());
     }
 
     #[test]

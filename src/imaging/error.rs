@@ -28,6 +28,10 @@ pub enum ImagingError {
     #[error("{0}")]
     DecodeLimit(String),
 
+    /// Rendering (an SVG) would hold more pixels or take more work than allowed.
+    #[error("{0}")]
+    RenderLimit(String),
+
     /// The file claims to be an image but is truncated or corrupt.
     #[error(
         "the image data is corrupt or truncated ({detail}); re-export or re-download the file and upload it again"
@@ -67,6 +71,7 @@ impl ImagingError {
             ImagingError::TooManyPixels { .. } => "too_many_pixels",
             ImagingError::InputTooLarge { .. } => "input_too_large",
             ImagingError::DecodeLimit(_) => "decode_limit",
+            ImagingError::RenderLimit(_) => "render_limit",
             ImagingError::Corrupt { .. } => "corrupt_image",
             ImagingError::InvalidParameter { .. } => "invalid_parameter",
             ImagingError::Svg(_) => "svg_refused",

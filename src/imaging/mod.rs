@@ -3,6 +3,7 @@
 
 mod animated;
 mod color;
+mod container;
 mod decode;
 mod encode;
 mod error;
@@ -14,6 +15,7 @@ mod strip;
 mod svg;
 mod webp_anim;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
@@ -172,7 +174,8 @@ pub struct ProcessOptions {
     /// Fit box; 0 = no limit on that axis. Never enlarges.
     pub max_width: u32,
     pub max_height: u32,
-    /// Extra renditions by width (clamped to the source width, deduplicated).
+    /// Extra renditions by width, deduplicated; widths at or above the main output's are not
+    /// rendered (the main image already is that rendition).
     pub widths: Vec<u32>,
     /// SVG only: render to a raster image with resvg instead of storing sanitized SVG.
     pub rasterize: bool,
@@ -228,32 +231,95 @@ pub struct Processed {
 
 /// Runs the whole pipeline on `input`. Pure and synchronous; call it from `spawn_blocking`.
 pub fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, ImagingError> {
-    validate(input, opts)?;
-    run(input, &probe(input)?, opts)
+    Job::prepare(input, opts.clone())?.run()
 }
 
-/// [`process`] for an input its caller has already probed (to budget memory before the work).
-pub fn process_probed(
-    input: &[u8],
-    probe: &Probe,
-    opts: &ProcessOptions,
-) -> Result<Processed, ImagingError> {
-    validate(input, opts)?;
-    run(input, probe, opts)
+/// One image's work in two steps: [`Job::prepare`] refuses what must not run and prices what
+/// may (cheap: headers, or an SVG's parse, bounded by bytes and elements), [`Job::run`] does it.
+/// Between them a caller can reserve memory for [`Job::peak_pixels`].
+pub struct Job<'a> {
+    input: Cow<'a, [u8]>,
+    probe: Probe,
+    opts: ProcessOptions,
+    /// An SVG's sanitized document, parsed tree and admitted renders.
+    svg: Option<svg::Prepared>,
 }
 
-fn run(input: &[u8], probe: &Probe, opts: &ProcessOptions) -> Result<Processed, ImagingError> {
-    let start = Instant::now();
-    let mut out = match probe.kind {
-        ImageKind::Svg => svg::process(input, opts)?,
-        ImageKind::Avif => return Err(ImagingError::avif_unsupported()),
-        ImageKind::Gif | ImageKind::Webp if probe.is_animated() => {
-            animated::process(input, probe, opts)?
+impl<'a> Job<'a> {
+    /// Checks the input and options, reads the headers and, for an SVG, sanitizes and parses
+    /// it and decides its renders: every refusal that needs no pixels happens here.
+    pub fn prepare(
+        input: impl Into<Cow<'a, [u8]>>,
+        opts: ProcessOptions,
+    ) -> Result<Self, ImagingError> {
+        let input = input.into();
+        validate(&input, &opts)?;
+        let probe = probe(&input)?;
+        // The header's size, before the job asks the decode budget for it (the decoders check
+        // again, against what they actually read).
+        if let Some((w, h)) = probe.dimensions {
+            if probe.is_animated() {
+                animated::check_frames(w, h, probe.frames as usize, &opts.limits)?;
+            } else {
+                decode::check_pixels(w, h, &opts.limits)?;
+            }
         }
-        _ => raster(input, probe, opts)?,
-    };
-    out.timings.total_ms = ms(start);
-    Ok(out)
+        container::check_metadata(&input, probe.kind)?;
+        let svg = match probe.kind {
+            ImageKind::Svg => Some(svg::prepare(&input, &opts)?),
+            ImageKind::Avif => return Err(ImagingError::avif_unsupported()),
+            _ => None,
+        };
+        Ok(Job {
+            input,
+            probe,
+            opts,
+            svg,
+        })
+    }
+
+    /// Pixels the work holds at its peak, known before any is decoded: the decoded canvas of a
+    /// still image; every frame of an animation (and their resized copies); an SVG's largest
+    /// render with its layers and filter buffers. Unknown sizes count as MAX_PIXELS.
+    pub fn peak_pixels(&self) -> u64 {
+        if let Some(svg) = &self.svg {
+            return svg.peak_pixels();
+        }
+        let limits = &self.opts.limits;
+        let Some((w, h)) = self.probe.dimensions else {
+            return limits.max_pixels;
+        };
+        let canvas = u64::from(w) * u64::from(h);
+        if !self.probe.is_animated() {
+            return canvas;
+        }
+        // Frames are held decoded; a resized main output and then each variant add a copy.
+        let (mw, mh) = resize::fit(w, h, self.opts.max_width, self.opts.max_height);
+        let main = if (mw, mh) == (w, h) {
+            0
+        } else {
+            u64::from(mw) * u64::from(mh)
+        };
+        let variant = resize::variant_sizes(w, h, mw, &self.opts.widths)
+            .into_iter()
+            .map(|(vw, vh)| u64::from(vw) * u64::from(vh))
+            .max()
+            .unwrap_or(0);
+        u64::from(self.probe.frames).saturating_mul(canvas + main + variant)
+    }
+
+    /// Decodes, transforms and encodes. Pure and synchronous; call it from `spawn_blocking`.
+    pub fn run(self) -> Result<Processed, ImagingError> {
+        let start = Instant::now();
+        let (input, probe, opts) = (&self.input[..], &self.probe, &self.opts);
+        let mut out = match self.svg {
+            Some(prepared) => svg::run(prepared, input.len(), opts)?,
+            None if probe.is_animated() => animated::process(input, probe, opts)?,
+            None => raster(input, probe, opts)?,
+        };
+        out.timings.total_ms = ms(start);
+        Ok(out)
+    }
 }
 
 fn validate(input: &[u8], opts: &ProcessOptions) -> Result<(), ImagingError> {
@@ -348,7 +414,7 @@ fn raster(input: &[u8], probe: &Probe, opts: &ProcessOptions) -> Result<Processe
     let t = Instant::now();
     let variant_choice = enc.as_choice(kind, probe.lossless);
     let mut variants = Vec::new();
-    for (vw, vh) in resize::variant_sizes(src_w, src_h, &opts.widths) {
+    for (vw, vh) in resize::variant_sizes(src_w, src_h, w, &opts.widths) {
         let img = decoded.render(vw, vh)?;
         let (vbytes, _) = encode::encode_still(&img, variant_choice, opts.quality, flat)?;
         variants.push(Rendition {

@@ -33,11 +33,17 @@ impl Probe {
 pub fn probe(input: &[u8]) -> Result<Probe, ImagingError> {
     let kind = sniff(input)?;
     let probe = match kind {
-        ImageKind::Png | ImageKind::Jpeg => Probe {
+        ImageKind::Png => Probe {
+            kind,
+            dimensions: png_dimensions(input),
+            frames: 1,
+            lossless: true,
+        },
+        ImageKind::Jpeg => Probe {
             kind,
             dimensions: raster_dimensions(input),
             frames: 1,
-            lossless: kind == ImageKind::Png,
+            lossless: false,
         },
         ImageKind::Gif => {
             let info = gif_info(input);
@@ -75,6 +81,16 @@ pub fn probe(input: &[u8]) -> Result<Probe, ImagingError> {
     Ok(probe)
 }
 
+/// From the IHDR chunk, which must come first. Not through the `png` crate: reading its header
+/// info parses every chunk before the pixels, inflating a zlib `iCCP` profile on the way.
+fn png_dimensions(input: &[u8]) -> Option<(u32, u32)> {
+    if input.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let be = |at: usize| Some(u32::from_be_bytes(input.get(at..at + 4)?.try_into().ok()?));
+    Some((be(16)?, be(20)?))
+}
+
 fn raster_dimensions(input: &[u8]) -> Option<(u32, u32)> {
     image::ImageReader::new(std::io::Cursor::new(input))
         .with_guessed_format()
@@ -90,8 +106,9 @@ pub(crate) fn gif_info(input: &[u8]) -> Option<(u32, u32, u32)> {
     let mut decoder = options.read_info(input).ok()?;
     let (w, h) = (u32::from(decoder.width()), u32::from(decoder.height()));
     let mut frames = 0u32;
-    while decoder.next_frame_info().ok()?.is_some() {
-        decoder.read_next_frame().ok()?;
+    // `read_next_frame` reads the next frame's header itself: calling `next_frame_info` first
+    // as well would skip every other frame and count half of them.
+    while decoder.read_next_frame().ok()?.is_some() {
         frames = frames.saturating_add(1);
     }
     Some((w, h, frames))
@@ -117,16 +134,26 @@ fn webp_frames(input: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::webp_anim::tests::chunk;
     use super::*;
 
-    fn chunk(id: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut out = id.to_vec();
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(payload);
-        if payload.len() % 2 == 1 {
-            out.push(0);
+    #[test]
+    fn gif_frames_are_all_counted() {
+        let mut gif = b"GIF89a\x01\0\x01\0\x80\0\0\0\0\0\xff\xff\xff".to_vec();
+        for _ in 0..5 {
+            gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0x02, 0x02, 0x44, 0x01, 0]);
         }
-        out
+        gif.push(0x3B);
+        assert_eq!(gif_info(&gif), Some((1, 1, 5)));
+    }
+
+    #[test]
+    fn png_size_comes_from_ihdr_alone() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&70_000u32.to_be_bytes());
+        png.extend_from_slice(&3u32.to_be_bytes());
+        assert_eq!(png_dimensions(&png), Some((70_000, 3)));
+        assert_eq!(png_dimensions(&png[..20]), None);
     }
 
     #[test]

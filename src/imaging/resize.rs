@@ -34,9 +34,15 @@ pub fn fit(w: u32, h: u32, max_w: u32, max_h: u32) -> (u32, u32) {
     (nw, nh)
 }
 
-/// Sizes for the requested variant widths: clamped to the source width, sorted, deduplicated.
-pub fn variant_sizes(w: u32, h: u32, widths: &[u32]) -> Vec<(u32, u32)> {
-    let mut ws: Vec<u32> = widths.iter().map(|&vw| vw.clamp(1, w)).collect();
+/// Sizes for the requested variant widths of a `w`×`h` source whose main output is `main_w`
+/// wide: sorted, deduplicated, and only those narrower than the main output (a variant as wide
+/// would be the main image again, so it is never rendered).
+pub fn variant_sizes(w: u32, h: u32, main_w: u32, widths: &[u32]) -> Vec<(u32, u32)> {
+    let mut ws: Vec<u32> = widths
+        .iter()
+        .copied()
+        .filter(|&vw| vw >= 1 && vw < main_w)
+        .collect();
     ws.sort_unstable();
     ws.dedup();
     ws.into_iter()
@@ -112,11 +118,13 @@ mod tests {
     }
 
     #[test]
-    fn variants_are_clamped_sorted_and_unique() {
+    fn variants_narrower_than_the_main_output_are_sorted_and_unique() {
         assert_eq!(
-            variant_sizes(1000, 500, &[2000, 400, 400, 1000]),
-            vec![(400, 200), (1000, 500)]
+            variant_sizes(1000, 500, 1000, &[2000, 400, 400, 1000, 200]),
+            vec![(200, 100), (400, 200)]
         );
+        // The main output was fitted to 300 wide: wider variants would not be stored.
+        assert_eq!(variant_sizes(1000, 500, 300, &[400, 100]), vec![(100, 50)]);
     }
 
     #[test]

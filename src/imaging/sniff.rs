@@ -62,18 +62,56 @@ fn iso_bmff_brand(input: &[u8]) -> Option<Brand> {
     }
 }
 
-/// An SVG is XML whose prolog (declaration, comments, DOCTYPE) leads to an `<svg` root.
-/// The real parse in `svg.rs` confirms it; this only routes.
+/// An SVG is XML whose prolog (declaration, comments, processing instructions, DOCTYPE) leads
+/// to an `<svg` root. The prolog is walked rather than searched, so a long licence comment
+/// or DOCTYPE does not hide the root (and an `<svg` inside an HTML page is not taken for one).
+/// The real parse in `svg/` confirms it; this only routes.
 fn looks_like_svg(input: &[u8]) -> bool {
-    let head = &input[..input.len().min(4096)];
-    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let Some(first) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
-        return false;
-    };
-    if head[first] != b'<' {
-        return false;
+    let mut rest = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    loop {
+        let start = rest
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        rest = &rest[start..];
+        let skipped = if rest.starts_with(b"<?") {
+            find(rest, b"?>").map(|i| i + 2)
+        } else if rest.starts_with(b"<!--") {
+            find(rest, b"-->").map(|i| i + 3)
+        } else if rest.starts_with(b"<!DOCTYPE") {
+            doctype_end(rest)
+        } else {
+            return rest.starts_with(b"<svg")
+                && rest
+                    .get(4)
+                    .is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/' | b':'));
+        };
+        match skipped {
+            Some(end) => rest = &rest[end..],
+            None => return false,
+        }
     }
-    head.windows(4).any(|w| w == b"<svg")
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Just past a DOCTYPE's closing `>`: quoted literals and an internal `[ … ]` subset skipped.
+fn doctype_end(decl: &[u8]) -> Option<usize> {
+    let (mut quote, mut depth) = (None, 0usize);
+    for (i, &b) in decl.iter().enumerate() {
+        match (quote, b) {
+            (Some(q), b) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'[') => depth += 1,
+            (None, b']') => depth = depth.saturating_sub(1),
+            (None, b'>') if depth == 0 => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn named_unsupported(input: &[u8]) -> Option<ImagingError> {
@@ -130,6 +168,22 @@ mod tests {
             sniff(b"\xEF\xBB\xBF<?xml version=\"1.0\"?>\n<svg xmlns=\"x\"/>").unwrap(),
             ImageKind::Svg
         );
+    }
+
+    #[test]
+    fn an_svg_root_is_found_after_any_prolog_and_only_there() {
+        let licence = format!(
+            "<?xml version=\"1.0\"?><!-- {} --><svg/>",
+            "x".repeat(10_000)
+        );
+        assert_eq!(sniff(licence.as_bytes()).unwrap(), ImageKind::Svg);
+        let doctype = format!(
+            "<!DOCTYPE svg [<!ENTITY a \"{}\">]>\n<svg xmlns=\"x\">&a;</svg>",
+            "]>".repeat(5000)
+        );
+        assert_eq!(sniff(doctype.as_bytes()).unwrap(), ImageKind::Svg);
+        assert!(sniff(b"<html><body><svg></svg></body></html>").is_err());
+        assert!(sniff(b"<svgfoo/>").is_err());
     }
 
     #[test]

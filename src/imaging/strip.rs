@@ -1,24 +1,32 @@
-//! Lossless metadata stripping for keeping the original format: EXIF/GPS, XMP, IPTC, comments
-//! and text chunks go; pixel data, colour (ICC, gAMA/cHRM/sRGB), transparency and animation stay.
+//! Lossless metadata stripping for keeping the original format: EXIF/GPS, XMP, IPTC, comments,
+//! text chunks and anything after the primary image go; pixel data, colour (ICC,
+//! gAMA/cHRM/sRGB), transparency and animation stay.
 
 use bytes::Bytes;
 use img_parts::jpeg::{Jpeg, markers};
 use img_parts::png::Png;
 use img_parts::webp::WebP;
 
-use super::{ImageKind, ImagingError};
+use super::{ImageKind, ImagingError, container};
 
 /// The input with its metadata removed, or `None` for kinds we do not strip this way.
+///
+/// Bytes after the primary image are metadata too: appended HTML or scripts, motion-photo MP4s,
+/// and MPF secondary images (HDR gain maps, stereo pairs) are separate images we neither decode
+/// nor strip, so they are cut with the MPF segment that points at them.
 pub(crate) fn strip(input: &[u8], kind: ImageKind) -> Result<Option<Vec<u8>>, ImagingError> {
     let corrupt = |e: img_parts::Error| ImagingError::Corrupt {
         detail: format!("{kind} structure: {e}"),
     };
+    let input = container::primary_image(input, kind);
     let bytes = Bytes::copy_from_slice(input);
     let out = match kind {
         ImageKind::Jpeg => {
             let mut jpeg = Jpeg::from_bytes(bytes).map_err(corrupt)?;
             jpeg.segments_mut()
                 .retain(|s| keep_jpeg_segment(s.marker(), s.contents()));
+            // img_parts keeps everything after the first scan as that scan's data: the cut
+            // above is what ends it at our EOI.
             jpeg.encoder().bytes().to_vec()
         }
         ImageKind::Png => {
@@ -43,8 +51,9 @@ fn keep_jpeg_segment(marker: u8, contents: &[u8]) -> bool {
     match marker {
         // JFIF/JFXX header; Adobe APP14 decides how CMYK/YCCK is decoded.
         markers::APP0 | markers::APP14 => true,
-        // APP2 carries ICC (colour) and MPF (gain maps, which stay appended to the file).
-        markers::APP2 => contents.starts_with(b"ICC_PROFILE\0") || contents.starts_with(b"MPF\0"),
+        // APP2 carries ICC (colour) and MPF, whose pointers to secondary images appended after
+        // the EOI would dangle once those are cut.
+        markers::APP2 => contents.starts_with(b"ICC_PROFILE\0"),
         // APP1 (EXIF, XMP), APP13 (IPTC/Photoshop), other APPn, comments.
         0xE1..=0xEF | markers::COM => false,
         _ => true,
@@ -104,6 +113,7 @@ mod tests {
     #[test]
     fn jpeg_keeps_colour_segments_and_drops_exif_xmp_comments() {
         assert!(keep_jpeg_segment(markers::APP2, b"ICC_PROFILE\0\x01\x01"));
+        assert!(!keep_jpeg_segment(markers::APP2, b"MPF\0MM\0*"));
         assert!(keep_jpeg_segment(markers::APP14, b"Adobe"));
         assert!(keep_jpeg_segment(markers::DQT, b""));
         assert!(!keep_jpeg_segment(markers::APP1, b"Exif\0\0"));

@@ -224,16 +224,18 @@ impl Uploader {
         }
     }
 
-    /// Decodes and encodes off the async workers, within the decode budget: an image holds
-    /// permits for its pixel count, so many small images run at once but few huge ones do.
+    /// Decodes and encodes off the async workers, within the decode budget: a job holds permits
+    /// for the pixels it will hold at its peak (a still's canvas, an animation's frames, an
+    /// SVG's largest render with its layers), so many small images run at once but few huge
+    /// ones do. Preparing the job (headers; an SVG's sanitize and parse, bounded by bytes and
+    /// elements) runs first, outside the budget, because only it can tell that peak.
     async fn process(
         &self,
         input: Vec<u8>,
         options: ProcessOptions,
     ) -> Result<imaging::Processed, UploadError> {
-        let probe = imaging::probe(&input)?;
-        let pixels = probe.pixels().unwrap_or(PIXELS_PER_PERMIT);
-        let permits = u32::try_from(pixels.div_ceil(PIXELS_PER_PERMIT).max(1))
+        let job = blocking(move || imaging::Job::prepare(input, options)).await?;
+        let permits = u32::try_from(job.peak_pixels().div_ceil(PIXELS_PER_PERMIT).max(1))
             .unwrap_or(u32::MAX)
             .min(self.decode_budget_permits);
         let _permit = self
@@ -241,13 +243,7 @@ impl Uploader {
             .acquire_many(permits)
             .await
             .map_err(|_| UploadError::Internal)?;
-        tokio::task::spawn_blocking(move || imaging::process_probed(&input, &probe, &options))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "image processing task failed");
-                UploadError::Internal
-            })?
-            .map_err(UploadError::from)
+        blocking(move || job.run()).await
     }
 
     /// Stores the main image, then its variants (a failed variant is a warning, never a loss).
@@ -434,6 +430,19 @@ fn validate_filename(filename: &str) -> Result<(), UploadError> {
         ));
     }
     Ok(())
+}
+
+/// Runs CPU-bound imaging work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, imaging::ImagingError> + Send + 'static,
+) -> Result<T, UploadError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "image processing task failed");
+            UploadError::Internal
+        })?
+        .map_err(UploadError::from)
 }
 
 /// S3 user metadata travels as HTTP headers and must be ASCII: percent-encode non-ASCII bytes,

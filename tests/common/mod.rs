@@ -14,6 +14,7 @@ use s3_upload_mcp::telemetry::AuditSink;
 use s3_upload_mcp::upload::Uploader;
 use serde_json::{Value, json};
 
+pub mod crafted;
 pub mod fault;
 pub mod oidc;
 pub mod process;
